@@ -14,6 +14,9 @@ type Database struct {
 	URL string `envconfig:"PULSE_DATABASE_URL" required:"true"`
 	// MaxConns bounds the connection pool of one process.
 	MaxConns int32 `envconfig:"PULSE_DATABASE_MAX_CONNS" default:"8"`
+	// Migrate applies the embedded schema migrations at start-up, under an advisory lock so
+	// functions starting together do not race. Turn it off to run `pulse migrate` yourself.
+	Migrate bool `envconfig:"PULSE_DATABASE_MIGRATE" default:"true"`
 }
 
 // Redis configures the Redis connection that holds the streams and counters.

@@ -1,0 +1,252 @@
+package notification
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"knative.dev/pkg/apis"
+)
+
+// Limits on a request's fields. They keep one request from filling a provider's quota or the
+// table, and match what the providers accept.
+const (
+	MaxEmailAddress   = 254
+	MaxURL            = 2048
+	MaxDeviceToken    = 4096
+	MaxSubject        = 998
+	MaxEmailBody      = 256 << 10
+	MaxSMSBody        = 1600
+	MaxPushBody       = 4 << 10
+	MaxPushData       = 4 << 10
+	MaxWebhookPayload = 256 << 10
+	MaxMetadataKeys   = 32
+	MaxMetadataKey    = 64
+	MaxMetadataValue  = 512
+	MaxAttemptsLimit  = 25
+)
+
+var (
+	e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+	requestFields = []string{"channel", "to", "subject", "body", "html", "data", "priority", "send_at", "expires_at", "max_attempts", "metadata"}
+)
+
+// ParseRequest decodes and validates the JSON data of a dev.pulse.notification.requested event.
+// Every bad field is reported, by its path below data; now is the time expires_at is checked
+// against.
+func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
+	var req Request
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil || raw == nil || dec.More() {
+		return req, apis.ErrGeneric("must be a JSON object", "data")
+	}
+	var errs *apis.FieldError
+	for name := range raw {
+		if !slices.Contains(requestFields, name) {
+			errs = errs.Also(apis.ErrDisallowedFields(name))
+		}
+	}
+	str := func(name string, dst *string) {
+		if v, ok := raw[name]; ok && !isNull(v) {
+			if err := json.Unmarshal(v, dst); err != nil {
+				errs = errs.Also(apis.ErrGeneric("must be a string", name))
+			}
+		}
+	}
+	var channel, priority, sendAt, expiresAt string
+	str("channel", &channel)
+	str("to", &req.To)
+	str("subject", &req.Subject)
+	str("body", &req.Body)
+	str("html", &req.HTML)
+	str("priority", &priority)
+	str("send_at", &sendAt)
+	str("expires_at", &expiresAt)
+	req.Channel, req.Priority = Channel(channel), Priority(priority)
+	if v, ok := raw["data"]; ok && !isNull(v) {
+		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
+			errs = errs.Also(apis.ErrGeneric("must be a JSON object", "data"))
+		} else {
+			req.Data = v
+		}
+	}
+	if v, ok := raw["max_attempts"]; ok && !isNull(v) {
+		if err := json.Unmarshal(v, &req.MaxAttempts); err != nil {
+			errs = errs.Also(apis.ErrGeneric("must be a whole number", "max_attempts"))
+		} else if req.MaxAttempts < 1 || req.MaxAttempts > MaxAttemptsLimit {
+			errs = errs.Also(apis.ErrOutOfBoundsValue(req.MaxAttempts, 1, MaxAttemptsLimit, "max_attempts"))
+		}
+	}
+	if v, ok := raw["metadata"]; ok && !isNull(v) {
+		if err := json.Unmarshal(v, &req.Metadata); err != nil {
+			errs = errs.Also(apis.ErrGeneric("must be an object of strings", "metadata"))
+		} else {
+			errs = errs.Also(validateMetadata(req.Metadata))
+		}
+	}
+	req.SendAt, errs = parseTime(sendAt, "send_at", errs)
+	req.ExpiresAt, errs = parseTime(expiresAt, "expires_at", errs)
+
+	switch req.Priority {
+	case "":
+		req.Priority = High
+	case High, Low:
+	default:
+		errs = errs.Also(apis.ErrInvalidValue(priority, "priority", "want high or low"))
+	}
+	if req.ExpiresAt != nil {
+		if !req.ExpiresAt.After(now) {
+			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "is already past"))
+		} else if req.SendAt != nil && !req.ExpiresAt.After(*req.SendAt) {
+			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "must be after send_at"))
+		}
+	}
+	return req, errs.Also(validateChannel(req, channel))
+}
+
+func isNull(v json.RawMessage) bool {
+	return string(bytes.TrimSpace(v)) == "null"
+}
+
+func parseTime(s, field string, errs *apis.FieldError) (*time.Time, *apis.FieldError) {
+	if s == "" {
+		return nil, errs
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, errs.Also(apis.ErrInvalidValue(s, field, "want an RFC 3339 time such as 2026-01-02T15:04:05Z"))
+	}
+	return &t, errs
+}
+
+func validateMetadata(m map[string]string) *apis.FieldError {
+	var errs *apis.FieldError
+	if len(m) > MaxMetadataKeys {
+		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("has %d keys, at most %d allowed", len(m), MaxMetadataKeys), "metadata"))
+	}
+	for k, v := range m {
+		if k == "" || len(k) > MaxMetadataKey || !utf8.ValidString(k) {
+			errs = errs.Also(apis.ErrInvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
+		}
+		if len(v) > MaxMetadataValue {
+			errs = errs.Also(tooLong(len(v), MaxMetadataValue).ViaKey(k).ViaField("metadata"))
+		}
+	}
+	return errs
+}
+
+func tooLong(n, max int) *apis.FieldError {
+	return &apis.FieldError{Message: fmt.Sprintf("is %d bytes long, at most %d allowed", n, max), Paths: []string{apis.CurrentField}}
+}
+
+func longer(s string, max int, field string) *apis.FieldError {
+	if len(s) > max {
+		return tooLong(len(s), max).ViaField(field)
+	}
+	return nil
+}
+
+func notAllowed(req Request, fields ...string) *apis.FieldError {
+	var errs *apis.FieldError
+	for _, f := range fields {
+		set := false
+		switch f {
+		case "subject":
+			set = req.Subject != ""
+		case "html":
+			set = req.HTML != ""
+		case "data":
+			set = req.Data != nil
+		}
+		if set {
+			errs = errs.Also(&apis.FieldError{Message: "is not used by channel " + string(req.Channel), Paths: []string{f}})
+		}
+	}
+	return errs
+}
+
+func validateChannel(req Request, channel string) *apis.FieldError {
+	var errs *apis.FieldError
+	if req.To == "" && channel != "" {
+		errs = errs.Also(apis.ErrMissingField("to"))
+	}
+	switch req.Channel {
+	case "":
+		return errs.Also(apis.ErrMissingField("channel"))
+	case Email:
+		if req.To != "" {
+			errs = errs.Also(validateEmailAddress(req.To))
+		}
+		if req.Subject == "" {
+			errs = errs.Also(apis.ErrMissingField("subject"))
+		} else if strings.ContainsAny(req.Subject, "\r\n") {
+			errs = errs.Also(apis.ErrGeneric("must be one line", "subject"))
+		}
+		if req.Body == "" && req.HTML == "" {
+			errs = errs.Also(apis.ErrMissingOneOf("body", "html"))
+		}
+		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"), longer(req.Body, MaxEmailBody, "body"),
+			longer(req.HTML, MaxEmailBody, "html"), notAllowed(req, "data"))
+	case SMS:
+		if req.To != "" && !e164.MatchString(req.To) {
+			errs = errs.Also(apis.ErrInvalidValue(req.To, "to", "want an E.164 phone number such as +15551234567"))
+		}
+		if req.Body == "" {
+			errs = errs.Also(apis.ErrMissingField("body"))
+		}
+		errs = errs.Also(longer(req.Body, MaxSMSBody, "body"), notAllowed(req, "subject", "html", "data"))
+	case Push:
+		if len(req.To) > MaxDeviceToken || strings.ContainsAny(req.To, " \t\r\n") {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("must be a device token of at most %d bytes without spaces", MaxDeviceToken), "to"))
+		}
+		if req.Body == "" && req.Data == nil {
+			errs = errs.Also(apis.ErrMissingOneOf("body", "data"))
+		}
+		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"), longer(req.Body, MaxPushBody, "body"),
+			longer(string(req.Data), MaxPushData, "data"), notAllowed(req, "html"))
+	case Webhook:
+		if req.To != "" {
+			errs = errs.Also(validateWebhookURL(req.To))
+		}
+		if req.Body == "" && req.Data == nil {
+			errs = errs.Also(apis.ErrMissingOneOf("body", "data"))
+		}
+		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"),
+			longer(req.Body, MaxWebhookPayload, "body"), longer(string(req.Data), MaxWebhookPayload, "data"), notAllowed(req, "html"))
+	default:
+		errs = errs.Also(apis.ErrInvalidValue(channel, "channel", "want email, sms, push or webhook"))
+	}
+	return errs
+}
+
+func validateEmailAddress(to string) *apis.FieldError {
+	if len(to) > MaxEmailAddress {
+		return tooLong(len(to), MaxEmailAddress).ViaField("to")
+	}
+	addr, err := mail.ParseAddress(to)
+	if err != nil || addr.Address != to || !strings.Contains(to[strings.LastIndexByte(to, '@')+1:], ".") {
+		return apis.ErrInvalidValue(to, "to", "want an email address such as ada@example.com")
+	}
+	return nil
+}
+
+func validateWebhookURL(to string) *apis.FieldError {
+	if len(to) > MaxURL {
+		return tooLong(len(to), MaxURL).ViaField("to")
+	}
+	u, err := url.Parse(to)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		// The URL may carry credentials: name the field, not the value.
+		return apis.ErrGeneric("must be an absolute http or https URL", "to")
+	}
+	return nil
+}

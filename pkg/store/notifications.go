@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pulse-knative/pulse/pkg/notification"
+)
+
+// NewNotification is a validated request to store.
+type NewNotification struct {
+	Source      string
+	EventID     string
+	Request     notification.Request
+	MaxAttempts int
+}
+
+// Accepted is what storing one request came to.
+type Accepted struct {
+	ID        string
+	Source    string
+	EventID   string
+	Channel   notification.Channel
+	Priority  notification.Priority
+	Status    notification.Status
+	CreatedAt time.Time
+	// Duplicate is true when the source and event id had been stored before; the other fields
+	// then describe the first notification.
+	Duplicate bool
+}
+
+// Insert stores items in one transaction and reports, in the same order, the notification each
+// became. A (source, event id) pair stored before, or repeated within items, is not stored
+// again: its answer describes the first notification, with Duplicate set.
+//
+// A request whose send_at is in the future is stored as scheduled, any other as queued.
+func (s *Store) Insert(ctx context.Context, items []NewNotification) ([]Accepted, error) {
+	now := s.now()
+	n := len(items)
+	var (
+		ids                                               = make([]uuid.UUID, 0, n)
+		sources, eventIDs, channels, priorities, statuses = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		recipients, subjects, bodies, htmls               = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		datas, metadatas                                  = make([]pgtype.Text, 0, n), make([]pgtype.Text, 0, n)
+		maxAttempts                                       = make([]int32, 0, n)
+		sendAts, expiresAts, queuedAts                    = make([]pgtype.Timestamptz, 0, n), make([]pgtype.Timestamptz, 0, n), make([]pgtype.Timestamptz, 0, n)
+		out                                               = make([]Accepted, n)
+		firstOf                                           = make(map[[2]string]int, n)
+		repeats                                           []int
+	)
+	for i, it := range items {
+		key := [2]string{it.Source, it.EventID}
+		if _, seen := firstOf[key]; seen {
+			repeats = append(repeats, i)
+			continue
+		}
+		firstOf[key] = i
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("insert notifications: new id: %w", err)
+		}
+		r := it.Request
+		status, queuedAt := notification.Queued, pgtype.Timestamptz{Time: now, Valid: true}
+		if r.SendAt != nil && r.SendAt.After(now) {
+			status, queuedAt = notification.Scheduled, pgtype.Timestamptz{}
+		}
+		out[i] = Accepted{ID: id.String(), Source: it.Source, EventID: it.EventID, Channel: r.Channel,
+			Priority: r.Priority, Status: status, CreatedAt: now}
+		ids = append(ids, id)
+		sources, eventIDs = append(sources, it.Source), append(eventIDs, it.EventID)
+		channels, priorities, statuses = append(channels, string(r.Channel)), append(priorities, string(r.Priority)), append(statuses, string(status))
+		recipients, subjects, bodies, htmls = append(recipients, r.To), append(subjects, r.Subject), append(bodies, r.Body), append(htmls, r.HTML)
+		datas, metadatas = append(datas, jsonText(r.Data)), append(metadatas, metadataText(r.Metadata))
+		maxAttempts = append(maxAttempts, int32(it.MaxAttempts))
+		sendAts, expiresAts, queuedAts = append(sendAts, timestamptz(r.SendAt)), append(expiresAts, timestamptz(r.ExpiresAt)), append(queuedAts, queuedAt)
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("insert notifications: %w", unavailable(err))
+	}
+	defer tx.Rollback(context.Background())
+
+	rows, err := tx.Query(ctx, `
+		insert into notifications (id, source, event_id, channel, priority, status, recipient, subject, body, html,
+			data, metadata, max_attempts, send_at, expires_at, queued_at, created_at, updated_at)
+		select id, source, event_id, channel, priority, status, recipient, subject, body, html,
+			data::jsonb, metadata::jsonb, max_attempts, send_at, expires_at, queued_at, $17, $17
+		from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::timestamptz[], $15::timestamptz[],
+			$16::timestamptz[])
+			as t(id, source, event_id, channel, priority, status, recipient, subject, body, html, data, metadata,
+			     max_attempts, send_at, expires_at, queued_at)
+		on conflict (source, event_id) do nothing
+		returning id`,
+		ids, sources, eventIDs, channels, priorities, statuses, recipients, subjects, bodies, htmls,
+		datas, metadatas, maxAttempts, sendAts, expiresAts, queuedAts, now)
+	if err != nil {
+		return nil, fmt.Errorf("insert notifications: %w", unavailable(err))
+	}
+	inserted := make(map[uuid.UUID]bool, len(ids))
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("insert notifications: %w", err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert notifications: %w", unavailable(err))
+	}
+
+	// Rows that conflicted were stored by an earlier request (or by one that committed while
+	// this statement waited): a new statement sees them.
+	var dupSources, dupEventIDs []string
+	for i, a := range out {
+		if a.ID != "" && !inserted[uuid.MustParse(a.ID)] {
+			dupSources, dupEventIDs = append(dupSources, items[i].Source), append(dupEventIDs, items[i].EventID)
+		}
+	}
+	if len(dupSources) > 0 {
+		existing, err := acceptedByEvent(ctx, tx, dupSources, dupEventIDs)
+		if err != nil {
+			return nil, err
+		}
+		for i, a := range out {
+			if a.ID != "" && !inserted[uuid.MustParse(a.ID)] {
+				e, ok := existing[[2]string{items[i].Source, items[i].EventID}]
+				if !ok {
+					return nil, fmt.Errorf("insert notifications: conflicting row for event %q vanished", items[i].EventID)
+				}
+				out[i] = e
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit notifications: %w", unavailable(err))
+	}
+	for _, i := range repeats {
+		first := out[firstOf[[2]string{items[i].Source, items[i].EventID}]]
+		first.Duplicate = true
+		out[i] = first
+	}
+	return out, nil
+}
+
+func acceptedByEvent(ctx context.Context, tx pgx.Tx, sources, eventIDs []string) (map[[2]string]Accepted, error) {
+	rows, err := tx.Query(ctx, `
+		select n.id, n.source, n.event_id, n.channel, n.priority, n.status, n.created_at
+		from notifications n
+		join unnest($1::text[], $2::text[]) as k(source, event_id) using (source, event_id)`, sources, eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("look up duplicate notifications: %w", unavailable(err))
+	}
+	out := make(map[[2]string]Accepted, len(sources))
+	for rows.Next() {
+		var a Accepted
+		var id uuid.UUID
+		if err := rows.Scan(&id, &a.Source, &a.EventID, &a.Channel, &a.Priority, &a.Status, &a.CreatedAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look up duplicate notifications: %w", err)
+		}
+		a.ID, a.Duplicate = id.String(), true
+		out[[2]string{a.Source, a.EventID}] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up duplicate notifications: %w", unavailable(err))
+	}
+	return out, nil
+}
+
+func timestamptz(t *time.Time) pgtype.Timestamptz {
+	if t == nil {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: *t, Valid: true}
+}
+
+func jsonText(raw json.RawMessage) pgtype.Text {
+	if raw == nil {
+		return pgtype.Text{}
+	}
+	return pgtype.Text{String: string(raw), Valid: true}
+}
+
+func metadataText(m map[string]string) pgtype.Text {
+	if len(m) == 0 {
+		return pgtype.Text{}
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return pgtype.Text{String: string(b), Valid: true}
+}
+
+// columns lists the notifications columns scanNotification reads, in order.
+const columns = `id, source, event_id, channel, priority, status, recipient, subject, body, html, data, metadata,
+	attempts, max_attempts, send_at, expires_at, next_attempt_at, last_error, provider_message_id,
+	created_at, queued_at, sending_at, delivered_at, failed_at, cancelled_at, expired_at, updated_at`
+
+func scanNotification(row pgx.Row) (notification.Notification, error) {
+	var n notification.Notification
+	var id uuid.UUID
+	var data, metadata []byte
+	err := row.Scan(&id, &n.Source, &n.EventID, &n.Channel, &n.Priority, &n.Status, &n.To, &n.Subject, &n.Body,
+		&n.HTML, &data, &metadata, &n.Attempts, &n.MaxAttempts, &n.SendAt, &n.ExpiresAt, &n.NextAttemptAt,
+		&n.LastError, &n.ProviderMessageID, &n.CreatedAt, &n.QueuedAt, &n.SendingAt, &n.DeliveredAt,
+		&n.FailedAt, &n.CancelledAt, &n.ExpiredAt, &n.UpdatedAt)
+	if err != nil {
+		return n, err
+	}
+	n.ID = id.String()
+	if data != nil {
+		n.Data = json.RawMessage(data)
+	}
+	if metadata != nil {
+		if err := json.Unmarshal(metadata, &n.Metadata); err != nil {
+			return n, fmt.Errorf("decode metadata: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// Get returns the notification with id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (notification.Notification, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return notification.Notification{}, ErrNotFound
+	}
+	n, err := scanNotification(s.pool.QueryRow(ctx, `select `+columns+` from notifications where id = $1`, uid))
+	return n, lookupError("get notification "+id, err)
+}
+
+// GetByEvent returns the notification the CloudEvent (source, id) asked for, or ErrNotFound.
+func (s *Store) GetByEvent(ctx context.Context, source, eventID string) (notification.Notification, error) {
+	n, err := scanNotification(s.pool.QueryRow(ctx,
+		`select `+columns+` from notifications where source = $1 and event_id = $2`, source, eventID))
+	return n, lookupError("get notification by event", err)
+}
+
+func lookupError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return ErrNotFound
+	default:
+		return fmt.Errorf("%s: %w", op, unavailable(err))
+	}
+}

@@ -1,0 +1,138 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+type testBundle struct {
+	store *store.Store
+	now   time.Time
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	b := &testBundle{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	b.store = store.New(st.Pool(), func() time.Time { return b.now })
+	require.NoError(t, b.store.Migrate(ctx))
+	return b
+}
+
+func webhookRequest(source, id string) store.NewNotification {
+	return store.NewNotification{Source: source, EventID: id, MaxAttempts: 3, Request: notification.Request{
+		Channel: notification.Webhook, To: "https://example.com/hook", Priority: notification.High,
+		Data: json.RawMessage(`{"order":42}`), Metadata: map[string]string{"tenant": "t1"},
+	}}
+}
+
+func TestInsertIsIdempotent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	first, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1"), webhookRequest("s", "2"), webhookRequest("s", "1")})
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	require.False(t, first[0].Duplicate)
+	require.False(t, first[1].Duplicate)
+	require.True(t, first[2].Duplicate)
+	require.Equal(t, first[0].ID, first[2].ID)
+	require.Equal(t, notification.Queued, first[0].Status)
+
+	again, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "2"), webhookRequest("other", "1")})
+	require.NoError(t, err)
+	require.True(t, again[0].Duplicate)
+	require.Equal(t, first[1].ID, again[0].ID)
+	require.False(t, again[1].Duplicate)
+
+	var count int
+	require.NoError(t, b.store.Pool().QueryRow(ctx, "select count(*) from notifications").Scan(&count))
+	require.Equal(t, 3, count)
+
+	n, err := b.store.GetByEvent(ctx, "s", "1")
+	require.NoError(t, err)
+	require.Equal(t, first[0].ID, n.ID)
+	require.JSONEq(t, `{"order":42}`, string(n.Data))
+	require.Equal(t, map[string]string{"tenant": "t1"}, n.Metadata)
+}
+
+func TestScheduledInsert(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	req := webhookRequest("s", "1")
+	later := b.now.Add(time.Hour)
+	req.Request.SendAt = &later
+	got, err := b.store.Insert(context.Background(), []store.NewNotification{req})
+	require.NoError(t, err)
+	require.Equal(t, notification.Scheduled, got[0].Status)
+}
+
+func TestClaimAndRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1")})
+	require.NoError(t, err)
+	id := acc[0].ID
+
+	n, err := b.store.Claim(ctx, id, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, notification.Sending, n.Status)
+	require.Equal(t, 1, n.Attempts)
+
+	_, err = b.store.Claim(ctx, id, time.Minute)
+	require.ErrorIs(t, err, store.ErrNotClaimable)
+	_, err = b.store.Claim(ctx, "0190c5a4-0000-7000-8000-000000000000", time.Minute)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	next := b.now.Add(5 * time.Second)
+	require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: 1, Status: notification.Retrying,
+		NextAttemptAt: &next, Outcome: "transient", StatusCode: 503, Error: "receiver answered 503", StartedAt: b.now, Duration: time.Second}))
+	// A second record under the same claim is a lost lease: the row has moved on.
+	require.ErrorIs(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: 1, Status: notification.Delivered,
+		Outcome: "delivered", StartedAt: b.now}), store.ErrLeaseLost)
+
+	n, err = b.store.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, notification.Retrying, n.Status)
+	require.Equal(t, "receiver answered 503", n.LastError)
+	require.True(t, n.NextAttemptAt.Equal(next))
+
+	attempts, err := b.store.Attempts(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, attempts, 2)
+	require.Equal(t, 503, attempts[0].StatusCode)
+	require.Equal(t, time.Second, attempts[0].Duration)
+}
+
+func TestClaimExpired(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	req := webhookRequest("s", "1")
+	soon := b.now.Add(time.Minute)
+	req.Request.ExpiresAt = &soon
+	acc, err := b.store.Insert(ctx, []store.NewNotification{req})
+	require.NoError(t, err)
+
+	b.now = b.now.Add(2 * time.Minute)
+	_, err = b.store.Claim(ctx, acc[0].ID, time.Minute)
+	require.ErrorIs(t, err, store.ErrNotClaimable)
+	n, err := b.store.Get(ctx, acc[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, notification.Expired, n.Status)
+	require.NotNil(t, n.ExpiredAt)
+}
