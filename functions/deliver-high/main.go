@@ -1,0 +1,32 @@
+// Command deliver-high delivers high-priority notifications: it receives dispatch events from
+// the high stream's source, claims each notification, sends it and records the outcome. The
+// logic lives in pkg/delivery; this file only wires.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"knative.dev/pkg/signals"
+
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/delivery"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/observe"
+)
+
+func main() {
+	if err := run(signals.NewContext()); err != nil {
+		fmt.Fprintln(os.Stderr, "deliver-high:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var cfg config.Deliver
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	return delivery.Run(ctx, notification.High, cfg, observe.NewLogger(os.Stdout, cfg.Level, "deliver-high"))
+}

@@ -1,0 +1,83 @@
+package ceserver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"knative.dev/pkg/apis"
+)
+
+// ErrTooLarge means a request body is over the size limit.
+var ErrTooLarge = errors.New("request body is too large")
+
+// ReadEvents reads the CloudEvents of a request: one in binary or structured mode, or up to
+// maxBatch in an application/cloudevents-batch+json array. The body may be at most maxBytes
+// long. Bad input gives a *apis.FieldError naming what is wrong, or ErrTooLarge.
+func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.Event, batch bool, err error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, false, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, maxBytes)
+		}
+		return nil, false, fmt.Errorf("read request body: %w", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if cehttp.IsHTTPBatch(r.Header) {
+		events, err := cehttp.NewEventsFromHTTPRequest(r)
+		if err != nil {
+			return nil, true, apis.ErrGeneric("not a JSON array of CloudEvents: "+err.Error(), apis.CurrentField)
+		}
+		if len(events) == 0 {
+			return nil, true, apis.ErrGeneric("the batch holds no events", apis.CurrentField)
+		}
+		if len(events) > maxBatch {
+			return nil, true, apis.ErrGeneric(fmt.Sprintf("the batch holds %d events, at most %d allowed", len(events), maxBatch), apis.CurrentField)
+		}
+		var errs *apis.FieldError
+		for i := range events {
+			errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
+		}
+		if errs != nil {
+			return nil, true, errs
+		}
+		return events, true, nil
+	}
+	e, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		return nil, false, apis.ErrGeneric("not a CloudEvent (binary or structured mode): "+err.Error(), apis.CurrentField)
+	}
+	if errs := ValidateEvent(*e); errs != nil {
+		return nil, false, errs
+	}
+	return []event.Event{*e}, false, nil
+}
+
+// ValidateEvent checks the event's context attributes against the CloudEvents spec.
+func ValidateEvent(e event.Event) *apis.FieldError {
+	err := e.Validate()
+	if err == nil {
+		return nil
+	}
+	var verr event.ValidationError
+	if !errors.As(err, &verr) {
+		return apis.ErrGeneric(err.Error(), apis.CurrentField)
+	}
+	names := make([]string, 0, len(verr))
+	for name := range verr {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs *apis.FieldError
+	for _, name := range names {
+		errs = errs.Also(apis.ErrGeneric(verr[name].Error(), name))
+	}
+	return errs
+}

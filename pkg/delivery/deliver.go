@@ -1,0 +1,156 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+// Deliverer delivers the notifications of one priority.
+type Deliverer struct {
+	store       *store.Store
+	providers   map[notification.Channel]channel.Provider
+	recorder    *observe.Recorder
+	logger      *slog.Logger
+	retry       config.Retry
+	lease       time.Duration
+	sendTimeout time.Duration
+	now         func() time.Time
+	jitter      func() float64
+}
+
+// DelivererConfig configures a Deliverer.
+type DelivererConfig struct {
+	// Store is where notifications are claimed and outcomes recorded.
+	Store *store.Store
+	// Providers send each channel's messages; a channel without one fails its notifications.
+	Providers map[notification.Channel]channel.Provider
+	// Recorder accumulates metrics in Redis; nil records none.
+	Recorder *observe.Recorder
+	// Logger logs outcomes, never message content.
+	Logger *slog.Logger
+	// Retry is the retry schedule.
+	Retry config.Retry
+	// Lease is how long a claim lasts; SendTimeout bounds one send and must be shorter.
+	Lease, SendTimeout time.Duration
+	// Now is the clock backoff is computed from; nil means the store's clock.
+	Now func() time.Time
+	// Jitter returns a number in [0, 1) that spreads retries; nil means math/rand.
+	Jitter func() float64
+}
+
+// NewDeliverer returns a Deliverer.
+func NewDeliverer(cfg DelivererConfig) *Deliverer {
+	d := &Deliverer{store: cfg.Store, providers: cfg.Providers, recorder: cfg.Recorder, logger: cfg.Logger,
+		retry: cfg.Retry, lease: cfg.Lease, sendTimeout: cfg.SendTimeout, now: cfg.Now, jitter: cfg.Jitter}
+	if d.now == nil {
+		d.now = cfg.Store.Now
+	}
+	if d.jitter == nil {
+		d.jitter = rand.Float64
+	}
+	return d
+}
+
+// Deliver claims the notification id, sends it and records what came of it. A notification
+// that is not queued (a duplicate dispatch, or one already handled) is left alone and nil is
+// returned. An error means the outcome could not be recorded: the caller answers 5xx so the
+// dispatch is retried.
+func (d *Deliverer) Deliver(ctx context.Context, id string) error {
+	logger := d.logger.With("notification_id", id)
+	n, err := d.store.Claim(ctx, id, d.lease)
+	switch {
+	case errors.Is(err, store.ErrNotClaimable), errors.Is(err, store.ErrNotFound):
+		logger.Debug("dispatch skipped: notification is not queued", "reason", err.Error())
+		return nil
+	case err != nil:
+		return err
+	}
+
+	started := d.now()
+	res := d.send(ctx, n)
+	took := d.now().Sub(started)
+	a := d.decide(n, res)
+	a.StartedAt, a.Duration = started, took
+	// Record even if the caller has gone: the send happened and must not be repeated.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = d.store.Record(rctx, a)
+	if errors.Is(err, store.ErrLeaseLost) {
+		logger.Warn("claim lost before the outcome was recorded; the attempt row is kept", "outcome", a.Outcome)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
+		"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
+	if d.recorder != nil {
+		latency := d.now().Sub(n.CreatedAt)
+		if n.SendAt != nil && n.SendAt.After(n.CreatedAt) {
+			latency = d.now().Sub(*n.SendAt)
+		}
+		if err := d.recorder.Attempt(rctx, string(n.Channel), string(n.Priority), a.Outcome, latency, a.Status == notification.Delivered); err != nil {
+			logger.Warn("metrics not recorded", "error", err)
+		}
+	}
+	return nil
+}
+
+func (d *Deliverer) send(ctx context.Context, n notification.Notification) channel.Result {
+	p, ok := d.providers[n.Channel]
+	if !ok {
+		return channel.Result{Outcome: channel.Permanent, Err: fmt.Errorf("channel %s has no provider configured", n.Channel)}
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.sendTimeout)
+	defer cancel()
+	return p.Send(sctx, channel.Message{NotificationID: n.ID, Channel: string(n.Channel), To: n.To, Subject: n.Subject,
+		Body: n.Body, HTML: n.HTML, Data: n.Data, Metadata: n.Metadata, Attempt: n.Attempts})
+}
+
+// decide turns a send's result into the notification's next state.
+func (d *Deliverer) decide(n notification.Notification, res channel.Result) store.Attempt {
+	a := store.Attempt{NotificationID: n.ID, Attempt: n.Attempts, Outcome: string(res.Outcome),
+		StatusCode: res.StatusCode, ProviderMessageID: res.ProviderMessageID}
+	if res.Err != nil {
+		a.Error = res.Err.Error()
+	}
+	switch res.Outcome {
+	case channel.Delivered:
+		a.Status = notification.Delivered
+	case channel.Transient:
+		if n.Attempts >= n.MaxAttempts {
+			a.Status = notification.Failed
+			a.Error = fmt.Sprintf("gave up after %d attempts: %s", n.Attempts, a.Error)
+			break
+		}
+		next := d.now().Add(Backoff(d.retry.For(string(n.Channel)), n.Attempts, d.retry.Jitter, d.jitter(), res.RetryAfter))
+		if n.ExpiresAt != nil && !next.Before(*n.ExpiresAt) {
+			a.Status = notification.Expired
+			a.Error = "expires before the next attempt: " + a.Error
+			break
+		}
+		a.Status, a.NextAttemptAt = notification.Retrying, &next
+	default:
+		a.Status = notification.Failed
+	}
+	return a
+}
+
+// Backoff returns the wait before the attempt after attempt (1 for the first): the schedule's
+// entry for it (the last entry once the schedule runs out), spread by ±jitter using r in
+// [0, 1), and never shorter than what the provider asked for in Retry-After.
+func Backoff(schedule []time.Duration, attempt int, jitter, r float64, retryAfter time.Duration) time.Duration {
+	wait := schedule[min(max(attempt-1, 0), len(schedule)-1)]
+	wait = time.Duration(float64(wait) * (1 + jitter*(2*r-1)))
+	return max(wait, retryAfter)
+}

@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"knative.dev/pkg/apis"
+
+	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+// ReplySource is the source of the reply events ingest answers with.
+const ReplySource = "/pulse/ingest"
+
+// Handler serves ingest's HTTP API: CloudEvents on POST /, the status API under
+// /v1/notifications.
+type Handler struct {
+	cfg       config.Ingest
+	store     *store.Store
+	committer *Committer
+	logger    *slog.Logger
+	now       func() time.Time
+	mux       *http.ServeMux
+}
+
+// NewHandler returns ingest's handler. The committer must be started.
+func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger *slog.Logger) *Handler {
+	h := &Handler{cfg: cfg, store: st, committer: committer, logger: logger, now: st.Now, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /{$}", h.receive)
+	h.mux.HandleFunc("GET /v1/notifications/{id}", h.get)
+	h.mux.HandleFunc("GET /v1/notifications", h.lookup)
+	if cfg.Auth == "none" {
+		logger.Warn("ingest authentication is off (PULSE_INGEST_AUTH=none): anyone who reaches this service can send notifications; use only for local runs")
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Answer is the data of a dev.pulse.notification.accepted reply: what one request became.
+type Answer struct {
+	ID        string                `json:"id"`
+	Status    notification.Status   `json:"status"`
+	Source    string                `json:"source"`
+	EventID   string                `json:"event_id"`
+	Channel   notification.Channel  `json:"channel"`
+	Priority  notification.Priority `json:"priority"`
+	CreatedAt time.Time             `json:"created_at"`
+	Duplicate bool                  `json:"duplicate"`
+}
+
+// authorize returns the caller's token, or ErrUnauthorized.
+func (h *Handler) authorize(r *http.Request) (string, error) {
+	if h.cfg.Auth == "none" {
+		return "", nil
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return "", ceserver.ErrUnauthorized
+	}
+	for known := range h.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(known), []byte(token)) == 1 {
+			return known, nil
+		}
+	}
+	return "", ceserver.ErrUnauthorized
+}
+
+func (h *Handler) allows(token, source string) bool {
+	return h.cfg.Auth == "none" || h.cfg.Tokens.Allows(token, source)
+}
+
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
+	token, err := h.authorize(r)
+	if err != nil {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	events, batch, err := ceserver.ReadEvents(r, h.cfg.MaxRequestBytes, h.cfg.MaxBatch)
+	if err != nil {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	items := make([]store.NewNotification, len(events))
+	var errs *apis.FieldError
+	var forbidden []string
+	now := h.now()
+	for i, e := range events {
+		item, ferr := h.parse(e, now)
+		if batch {
+			ferr = ferr.ViaIndex(i)
+		}
+		errs = errs.Also(ferr)
+		if !h.allows(token, e.Source()) {
+			forbidden = append(forbidden, e.Source())
+		}
+		items[i] = item
+	}
+	if len(forbidden) > 0 {
+		ceserver.WriteError(w, h.logger, fmt.Errorf("%w: source %q", ceserver.ErrForbidden, forbidden[0]))
+		return
+	}
+	if errs != nil {
+		ceserver.WriteError(w, h.logger, errs)
+		return
+	}
+	accepted, err := h.committer.Commit(r.Context(), items)
+	if err != nil {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	answers := make([]Answer, len(accepted))
+	for i, a := range accepted {
+		answers[i] = Answer{ID: a.ID, Status: a.Status, Source: a.Source, EventID: a.EventID, Channel: a.Channel,
+			Priority: a.Priority, CreatedAt: a.CreatedAt, Duplicate: a.Duplicate}
+	}
+	if batch {
+		writeBatchReply(w, answers)
+		return
+	}
+	h.logger.Debug("notification accepted", "ce_source", answers[0].Source, "ce_id", answers[0].EventID,
+		"notification_id", answers[0].ID, "duplicate", answers[0].Duplicate)
+	writeReply(w, answers[0])
+}
+
+// parse turns one event into a notification to store, or the field errors that stop it.
+func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *apis.FieldError) {
+	item := store.NewNotification{Source: e.Source(), EventID: e.ID()}
+	if e.Type() != notification.TypeRequested {
+		return item, apis.ErrInvalidValue(e.Type(), "type", "want "+notification.TypeRequested)
+	}
+	if ct := e.DataContentType(); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
+			return item, apis.ErrInvalidValue(ct, "datacontenttype", "want application/json")
+		}
+	}
+	if len(e.Data()) == 0 {
+		return item, apis.ErrMissingField("data")
+	}
+	req, errs := notification.ParseRequest(e.Data(), now)
+	if errs != nil {
+		return item, errs.ViaField("data")
+	}
+	item.Request = req
+	item.MaxAttempts = req.MaxAttempts
+	if item.MaxAttempts == 0 {
+		item.MaxAttempts = len(h.cfg.Retry.For(string(req.Channel))) + 1
+	}
+	return item, nil
+}
+
+func replyEvent(a Answer) event.Event {
+	e := event.New()
+	e.SetID(a.ID)
+	e.SetType(notification.TypeAccepted)
+	e.SetSource(ReplySource)
+	e.SetSubject(a.ID)
+	e.SetTime(a.CreatedAt)
+	_ = e.SetData(event.ApplicationJSON, a) // an Answer always marshals
+	return e
+}
+
+// writeReply answers one request with a binary-mode dev.pulse.notification.accepted event:
+// 202 for a new notification, 200 for a repeat of one stored before.
+func writeReply(w http.ResponseWriter, a Answer) {
+	e := replyEvent(a)
+	hdr := w.Header()
+	hdr.Set("Ce-Specversion", e.SpecVersion())
+	hdr.Set("Ce-Id", e.ID())
+	hdr.Set("Ce-Type", e.Type())
+	hdr.Set("Ce-Source", e.Source())
+	hdr.Set("Ce-Subject", e.Subject())
+	hdr.Set("Ce-Time", e.Time().UTC().Format(time.RFC3339Nano))
+	hdr.Set("Location", "/v1/notifications/"+a.ID)
+	code := http.StatusAccepted
+	if a.Duplicate {
+		code = http.StatusOK
+	}
+	ceserver.WriteJSON(w, code, a)
+}
+
+// writeBatchReply answers a batch with one structured accepted event per request, in order.
+func writeBatchReply(w http.ResponseWriter, answers []Answer) {
+	events := make([]event.Event, len(answers))
+	for i, a := range answers {
+		events[i] = replyEvent(a)
+	}
+	w.Header().Set("Content-Type", "application/cloudevents-batch+json")
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(events)
+}
+
+// Status is what the status API shows of a notification.
+type Status struct {
+	notification.Notification
+	DeliveryAttempts []store.AttemptRow `json:"delivery_attempts"`
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	h.show(w, r, func() (notification.Notification, error) { return h.store.Get(r.Context(), r.PathValue("id")) })
+}
+
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) {
+	source, id := r.URL.Query().Get("source"), r.URL.Query().Get("id")
+	var errs *apis.FieldError
+	if source == "" {
+		errs = errs.Also(apis.ErrMissingField("source"))
+	}
+	if id == "" {
+		errs = errs.Also(apis.ErrMissingField("id"))
+	}
+	if errs != nil {
+		ceserver.WriteError(w, h.logger, errs)
+		return
+	}
+	h.show(w, r, func() (notification.Notification, error) { return h.store.GetByEvent(r.Context(), source, id) })
+}
+
+func (h *Handler) show(w http.ResponseWriter, r *http.Request, find func() (notification.Notification, error)) {
+	token, err := h.authorize(r)
+	if err != nil {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	n, err := find()
+	if err == nil && !h.allows(token, n.Source) {
+		// Another source's notification: do not even say it exists.
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	attempts, err := h.store.Attempts(r.Context(), n.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		ceserver.WriteError(w, h.logger, err)
+		return
+	}
+	if attempts == nil {
+		attempts = []store.AttemptRow{}
+	}
+	ceserver.WriteJSON(w, http.StatusOK, Status{Notification: n, DeliveryAttempts: attempts})
+}
