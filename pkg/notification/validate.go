@@ -47,7 +47,7 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil || raw == nil || dec.More() {
-		return req, apis.ErrGeneric("must be a JSON object", "data")
+		return req, apis.ErrGeneric("must be a JSON object", apis.CurrentField)
 	}
 	var errs *apis.FieldError
 	for name := range raw {
@@ -75,9 +75,9 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	if v, ok := raw["data"]; ok && !isNull(v) {
 		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
 			errs = errs.Also(apis.ErrGeneric("must be a JSON object", "data"))
-		} else {
-			req.Data = v
 		}
+		// Kept even when invalid, so the channel checks see that data was given.
+		req.Data = v
 	}
 	if v, ok := raw["max_attempts"]; ok && !isNull(v) {
 		if err := json.Unmarshal(v, &req.MaxAttempts); err != nil {

@@ -1,0 +1,67 @@
+package notification_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/pkg/notification"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestParseRequestDefaults(t *testing.T) {
+	t.Parallel()
+	req, errs := notification.ParseRequest([]byte(`{"channel":"email","to":"ada@example.com","subject":"Hi","html":"<p>x</p>",
+		"send_at":"2026-03-01T13:00:00+01:00","expires_at":"2026-03-02T00:00:00Z","max_attempts":3,"metadata":{"a":"b"}}`), now)
+	require.Nil(t, errs)
+	require.Equal(t, notification.High, req.Priority)
+	require.Equal(t, 3, req.MaxAttempts)
+	require.True(t, req.SendAt.Equal(now))
+	require.Equal(t, map[string]string{"a": "b"}, req.Metadata)
+}
+
+func TestParseRequestChannels(t *testing.T) {
+	t.Parallel()
+	for name, data := range map[string]string{
+		"sms":          `{"channel":"sms","to":"+447700900123","body":"code 1234"}`,
+		"push body":    `{"channel":"push","to":"dev-token-1","subject":"t","body":"b"}`,
+		"push data":    `{"channel":"push","to":"dev-token-1","data":{"k":1}}`,
+		"webhook body": `{"channel":"webhook","to":"http://hooks.example.com:8080/x?y=1","body":"plain"}`,
+		"nulls":        `{"channel":"webhook","to":"https://h.example","data":{},"subject":null,"metadata":null}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, errs := notification.ParseRequest([]byte(data), now)
+			require.Nil(t, errs)
+		})
+	}
+}
+
+// FuzzParseRequest: any input is either rejected with field errors or yields a request that
+// names a known channel, a recipient and a known priority. It never panics.
+func FuzzParseRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"channel":"email","to":"ada@example.com","subject":"s","body":"b"}`,
+		`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"v"}}`,
+		`{"channel":"webhook","to":"https://x.example/h","data":{"a":[1,2]},"send_at":"2030-01-01T00:00:00Z"}`,
+		`{"channel":"push","to":"tok","data":null,"max_attempts":99}`,
+		`[]`, `null`, `{"channel":1}`, `{"to":{"x":1}}`, "\x00",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, errs := notification.ParseRequest(data, now)
+		if errs != nil {
+			require.NotEmpty(t, errs.Error())
+			return
+		}
+		require.Contains(t, notification.Channels, req.Channel)
+		require.Contains(t, notification.Priorities, req.Priority)
+		require.NotEmpty(t, req.To)
+		if req.Data != nil {
+			require.True(t, json.Valid(req.Data))
+		}
+	})
+}
