@@ -1,0 +1,117 @@
+package capture
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
+)
+
+// Webhooks receives webhooks, verifies their signatures and counts them by webhook-id (the
+// notification id). It is safe for concurrent use.
+type Webhooks struct {
+	secret string
+	out    io.Writer
+	status atomic.Int32
+	delay  atomic.Int64
+
+	mu       sync.Mutex
+	counts   map[string]int
+	total    int
+	invalid  int
+	received chan struct{}
+}
+
+// NewWebhooks returns a receiver that verifies signatures made with secret and, when out is
+// not nil, prints one line per delivery to it.
+func NewWebhooks(secret string, out io.Writer) *Webhooks {
+	return &Webhooks{secret: secret, out: out, counts: map[string]int{}, received: make(chan struct{}, 1)}
+}
+
+// Fail makes the receiver answer code (0 means answer 200 again).
+func (w *Webhooks) Fail(code int) { w.status.Store(int32(code)) }
+
+// Delay makes the receiver wait d before answering.
+func (w *Webhooks) Delay(d time.Duration) { w.delay.Store(int64(d)) }
+
+// ServeHTTP implements http.Handler.
+func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		rw.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if d := time.Duration(w.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	id := r.Header.Get(channel.HeaderWebhookID)
+	if err := channel.VerifyWebhook(w.secret, r.Header, body, time.Now(), 0); err != nil {
+		w.mu.Lock()
+		w.invalid++
+		w.mu.Unlock()
+		if w.out != nil {
+			fmt.Fprintf(w.out, "webhook %s REJECTED: %v\n", id, err)
+		}
+		rw.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if code := int(w.status.Load()); code != 0 {
+		rw.WriteHeader(code)
+		return
+	}
+	w.mu.Lock()
+	w.counts[id]++
+	w.total++
+	w.mu.Unlock()
+	select {
+	case w.received <- struct{}{}:
+	default:
+	}
+	if w.out != nil {
+		var payload struct {
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+		}
+		_ = json.Unmarshal(body, &payload)
+		fmt.Fprintf(w.out, "webhook received: %s %s signature ok, %d bytes, data=%s\n", r.URL.Path, id, len(body), payload.Data)
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+// Received is signalled (without blocking, so it may coalesce) after each accepted delivery.
+func (w *Webhooks) Received() <-chan struct{} { return w.received }
+
+// Count returns how many times notification id was delivered.
+func (w *Webhooks) Count(id string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts[id]
+}
+
+// Stats returns the deliveries accepted, the distinct notifications among them, and the
+// deliveries rejected for a bad signature.
+func (w *Webhooks) Stats() (total, distinct, invalid int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total, len(w.counts), w.invalid
+}
+
+// Counts returns a copy of the deliveries per notification id.
+func (w *Webhooks) Counts() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.counts))
+	for k, v := range w.counts {
+		out[k] = v
+	}
+	return out
+}
