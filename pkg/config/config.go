@@ -252,3 +252,7 @@ func (t Tokens) Allows(token, source string) bool {
 	}
 	return false
 }
+
+// All lists a pointer to each configuration struct, for checks that every setting is
+// documented and deployed.
+var All = []any{&Ingest{}, &Deliver{}, &StreamSource{}, &Dev{}, &Client{}}

@@ -254,3 +254,21 @@ func lookupError(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, unavailable(err))
 	}
 }
+
+// CountActive counts the notifications in each unfinished state. It reads only the partial
+// indexes of those states, so it stays cheap however many finished rows the table holds.
+func (s *Store) CountActive(ctx context.Context) (map[notification.Status]int64, error) {
+	out := map[notification.Status]int64{}
+	var scheduled, queued, sending, retrying int64
+	err := s.pool.QueryRow(ctx, `
+		select
+			(select count(*) from notifications where status = 'scheduled'),
+			(select count(*) from notifications where status = 'queued'),
+			(select count(*) from notifications where status = 'sending'),
+			(select count(*) from notifications where status = 'retrying')`).Scan(&scheduled, &queued, &sending, &retrying)
+	if err != nil {
+		return nil, fmt.Errorf("count active notifications: %w", unavailable(err))
+	}
+	out[notification.Scheduled], out[notification.Queued], out[notification.Sending], out[notification.Retrying] = scheduled, queued, sending, retrying
+	return out, nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+func clientConfig(fs *flag.FlagSet) (*config.Client, error) {
+	var cfg config.Client
+	if err := config.Load(&cfg); err != nil {
+		return nil, err
+	}
+	fs.StringVar(&cfg.URL, "url", cfg.URL, "ingest's base URL (PULSE_URL)")
+	fs.StringVar(&cfg.Token, "token", cfg.Token, "bearer token (PULSE_TOKEN)")
+	return &cfg, nil
+}
+
+// send asks ingest for one notification and prints its answer.
+func send(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	cfg, err := clientConfig(fs)
+	if err != nil {
+		return err
+	}
+	var (
+		req         notification.Request
+		channel     = fs.String("channel", "webhook", "email, sms, push or webhook")
+		data        = fs.String("data", "", "push or webhook payload: a JSON object")
+		priority    = fs.String("priority", "high", "high or low")
+		sendAt      = fs.String("send-at", "", "RFC 3339 time to send at, or a delay such as 30s")
+		source      = fs.String("source", "urn:pulse:cli", "CloudEvent source")
+		id          = fs.String("id", "", "CloudEvent id (default: random); repeat one to see idempotency")
+		maxAttempts = fs.Int("max-attempts", 0, "attempts before giving up (default: the retry schedule's)")
+	)
+	fs.StringVar(&req.To, "to", "", "recipient: address, phone number, device token or URL")
+	fs.StringVar(&req.Subject, "subject", "", "subject")
+	fs.StringVar(&req.Body, "body", "", "plain-text body")
+	fs.StringVar(&req.HTML, "html", "", "HTML body (email)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req.Channel, req.Priority, req.MaxAttempts = notification.Channel(*channel), notification.Priority(*priority), *maxAttempts
+	if *data != "" {
+		if !json.Valid([]byte(*data)) {
+			return errors.New("--data is not valid JSON")
+		}
+		req.Data = json.RawMessage(*data)
+	}
+	if *sendAt != "" {
+		t, err := time.Parse(time.RFC3339, *sendAt)
+		if err != nil {
+			d, derr := time.ParseDuration(*sendAt)
+			if derr != nil {
+				return fmt.Errorf("--send-at %q: want an RFC 3339 time or a delay such as 30s", *sendAt)
+			}
+			t = time.Now().Add(d)
+		}
+		req.SendAt = &t
+	}
+	if *id == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		*id = hex.EncodeToString(b)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.URL, "/")+"/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Ce-Specversion", "1.0")
+	hr.Header.Set("Ce-Id", *id)
+	hr.Header.Set("Ce-Source", *source)
+	hr.Header.Set("Ce-Type", notification.TypeRequested)
+	return do(hr, cfg.Token)
+}
+
+// get prints a notification, its state and its delivery attempts.
+func get(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	cfg, err := clientConfig(fs)
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: pulse get [flags] NOTIFICATION_ID")
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.URL, "/")+"/v1/notifications/"+fs.Arg(0), nil)
+	if err != nil {
+		return err
+	}
+	return do(hr, cfg.Token)
+}
+
+// do sends hr and prints the answer's status and indented JSON body.
+func do(hr *http.Request, token string) error {
+	if token != "" {
+		hr.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", hr.Method, hr.URL.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Println(resp.Status)
+	var out bytes.Buffer
+	if json.Indent(&out, body, "", "  ") == nil {
+		body = out.Bytes()
+	}
+	os.Stdout.Write(append(bytes.TrimSpace(body), '\n'))
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("ingest answered %s", resp.Status)
+	}
+	return nil
+}
+
+// migrateCmd applies the database migrations.
+func migrateCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg config.Database
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Println("migrations applied")
+	return nil
+}

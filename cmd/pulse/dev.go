@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/delivery"
+	"github.com/pulse-knative/pulse/pkg/ingest"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
+	"github.com/pulse-knative/pulse/pkg/streamsource"
+)
+
+// dev runs the whole pipeline in one process, each function configured exactly as in a
+// cluster (from its PULSE_ variables) except for ports and sinks.
+func dev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: pulse dev\n\nRuns every function locally; configure with PULSE_ variables (see README).")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.SetDefaults(config.DevDefaults); err != nil {
+		return err
+	}
+	var devCfg config.Dev
+	if err := config.Load(&devCfg); err != nil {
+		return err
+	}
+	var ingestCfg config.Ingest
+	var deliverCfg config.Deliver
+	for _, c := range []any{&ingestCfg, &deliverCfg} {
+		if err := config.Load(c); err != nil {
+			return err
+		}
+	}
+	logFor := func(function string) *slog.Logger { return observe.NewLogger(os.Stderr, ingestCfg.Level, function) }
+
+	g, ctx := errgroup.WithContext(ctx)
+	receiver := capture.NewWebhooks(deliverCfg.WebhookSecret, os.Stdout)
+	g.Go(func() error { return serve(ctx, devCfg.WebhookPort, receiver) })
+
+	ingestCfg.Port = devCfg.IngestPort
+	g.Go(func() error { return ingest.Run(ctx, ingestCfg, logFor("ingest")) })
+	for _, d := range []struct {
+		priority notification.Priority
+		port     int
+	}{{notification.High, devCfg.DeliverHighPort}, {notification.Low, devCfg.DeliverLowPort}} {
+		cfg := deliverCfg
+		cfg.Port = d.port
+		g.Go(func() error { return delivery.Run(ctx, d.priority, cfg, logFor("deliver-"+string(d.priority))) })
+
+		g.Go(func() error {
+			return runStreamSource(ctx, string(d.priority), "http://127.0.0.1:"+strconv.Itoa(d.port)+"/", logFor("stream-source-"+string(d.priority)))
+		})
+	}
+	if err := devExtras(ctx, g, devCfg, logFor); err != nil {
+		return err
+	}
+
+	fmt.Printf(`Pulse is running.
+  ingest:           http://127.0.0.1:%d/   (POST CloudEvents; GET /v1/notifications/{id})
+  webhook receiver: http://127.0.0.1:%d/   (send webhooks here to see them arrive)
+Try:
+  go run ./cmd/pulse send --to http://127.0.0.1:%d/hook --data '{"hello":"world"}'
+Stop with Ctrl-C.
+`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.WebhookPort)
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func runStreamSource(ctx context.Context, priority, sink string, logger *slog.Logger) error {
+	var cfg config.StreamSource
+	if err := config.SetDefaults(map[string]string{"PULSE_PRIORITY": priority, "K_SINK": sink}); err != nil {
+		return err
+	}
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	// Both sources share the process's environment: set what differs between them here.
+	cfg.Priority, cfg.Sink, cfg.Consumer = priority, sink, "pulse-dev-"+priority
+	client, err := queue.Open(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	src, err := streamsource.New(cfg, client, logger)
+	if err != nil {
+		return err
+	}
+	return src.Run(ctx)
+}
+
+// serve serves h on port until ctx is done.
+func serve(ctx context.Context, port int, h http.Handler) error {
+	srv := &http.Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Handler: h}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on port %d: %w", port, err)
+	case <-ctx.Done():
+		return srv.Shutdown(context.WithoutCancel(ctx))
+	}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/internal/pulsetest"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestDev runs `pulse dev` and sends a webhook through it to its own capture receiver, as the
+// README's first steps do.
+func TestDev(t *testing.T) {
+	redisURL, prefix := pulsetest.Redis(t)
+	t.Setenv("PULSE_DATABASE_URL", pulsetest.DatabaseURL(t))
+	t.Setenv("PULSE_REDIS_URL", redisURL)
+	t.Setenv("PULSE_REDIS_PREFIX", prefix)
+	t.Setenv("PULSE_LOG_LEVEL", "warn")
+	ports := map[string]int{}
+	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK"} {
+		ports[name] = freePort(t)
+		t.Setenv("PULSE_DEV_"+name+"_PORT", strconv.Itoa(ports[name]))
+	}
+	t.Setenv("PULSE_DEV_MANIFESTS", "../../config/knative")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, "dev", nil) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	ingest := fmt.Sprintf("http://127.0.0.1:%d", ports["INGEST"])
+	var id string
+	require.Eventually(t, func() bool {
+		body := fmt.Sprintf(`{"channel":"webhook","to":"http://127.0.0.1:%d/hook","data":{"hello":"world"}}`, ports["WEBHOOK"])
+		req, _ := http.NewRequest(http.MethodPost, ingest+"/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Ce-Specversion", "1.0")
+		req.Header.Set("Ce-Id", "dev-1")
+		req.Header.Set("Ce-Source", "urn:pulse:dev-test")
+		req.Header.Set("Ce-Type", "dev.pulse.notification.requested")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var a struct{ ID string }
+		if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&a) != nil {
+			return false
+		}
+		id = a.ID
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "ingest never accepted the request")
+
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(ingest + "/v1/notifications/" + id)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var n struct{ Status string }
+		return json.NewDecoder(resp.Body).Decode(&n) == nil && n.Status == "delivered"
+	}, 30*time.Second, 50*time.Millisecond, "notification never delivered")
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"os"
+)
+
+// Dev configures `pulse dev`, which runs every function in one process. Each function's own
+// configuration is read as in a cluster, after DevDefaults fills what a laptop lacks.
+type Dev struct {
+	// IngestPort is where ingest listens; POST CloudEvents here.
+	IngestPort int `envconfig:"PULSE_DEV_INGEST_PORT" default:"8080"`
+	// DeliverHighPort is where deliver-high listens.
+	DeliverHighPort int `envconfig:"PULSE_DEV_DELIVER_HIGH_PORT" default:"8081"`
+	// DeliverLowPort is where deliver-low listens.
+	DeliverLowPort int `envconfig:"PULSE_DEV_DELIVER_LOW_PORT" default:"8082"`
+	// CronPort is where cron listens for the PingSource events `pulse dev` sends it.
+	CronPort int `envconfig:"PULSE_DEV_CRON_PORT" default:"8083"`
+	// MetricsPort is where the metrics function serves /metrics.
+	MetricsPort int `envconfig:"PULSE_DEV_METRICS_PORT" default:"9090"`
+	// WebhookPort is where the capture webhook receiver listens: send webhooks to
+	// http://127.0.0.1:8090/ to see them arrive.
+	WebhookPort int `envconfig:"PULSE_DEV_WEBHOOK_PORT" default:"8090"`
+	// Manifests is the directory of Knative manifests whose PingSources `pulse dev` runs.
+	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config/knative"`
+}
+
+// DevDefaults are the settings `pulse dev` uses when the environment does not set them: no
+// ingest authentication, webhooks to local receivers allowed, and a fixed signing secret that
+// the capture receiver checks. None of them is fit for a cluster.
+var DevDefaults = map[string]string{
+	"PULSE_DATABASE_URL":          "postgres://127.0.0.1:5432/pulse?sslmode=disable",
+	"PULSE_REDIS_URL":             "redis://127.0.0.1:6379/0",
+	"PULSE_INGEST_AUTH":           "none",
+	"PULSE_WEBHOOK_SECRET":        "whsec_cHVsc2UtZGV2LXNpZ25pbmcta2V5LW5vdC1hLXNlY3JldA==",
+	"PULSE_WEBHOOK_ALLOW_PRIVATE": "true",
+	"PULSE_SHUTDOWN_TIMEOUT":      "5s",
+}
+
+// SetDefaults sets each variable of defaults that the environment does not set.
+func SetDefaults(defaults map[string]string) error {
+	for k, v := range defaults {
+		if _, ok := os.LookupEnv(k); !ok {
+			if err := os.Setenv(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Client configures the `pulse` commands that talk to a running ingest function.
+type Client struct {
+	// URL is the ingest function's base URL.
+	URL string `envconfig:"PULSE_URL" default:"http://127.0.0.1:8080"`
+	// Token is the bearer token sent to ingest; empty sends none.
+	Token string `envconfig:"PULSE_TOKEN"`
+}
