@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,9 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg config.Server, h ht
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.PprofAddr != "" {
+		servePprof(ctx, cfg.PprofAddr, logger)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", "address", ln.Addr().String())
@@ -82,4 +86,23 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg config.Server, h ht
 // Knative's default is 45 s, bounded here by the shutdown budget.
 func quietPeriod(budget time.Duration) time.Duration {
 	return min(budget/3, 5*time.Second)
+}
+
+// servePprof serves Go's profiles on addr until ctx is done.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("pprof server stopped", "error", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	logger.Info("serving pprof", "address", addr)
 }

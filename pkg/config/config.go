@@ -38,6 +38,9 @@ type Server struct {
 	WriteTimeout time.Duration `envconfig:"PULSE_HTTP_WRITE_TIMEOUT" default:"60s"`
 	// ShutdownTimeout is how long in-flight requests may take to finish after SIGTERM.
 	ShutdownTimeout time.Duration `envconfig:"PULSE_SHUTDOWN_TIMEOUT" default:"30s"`
+	// PprofAddr, when set (e.g. 127.0.0.1:6060), serves Go's pprof profiles there for
+	// profiling under load. Keep it on a loopback address.
+	PprofAddr string `envconfig:"PULSE_PPROF_ADDR"`
 }
 
 // Log configures logging.
@@ -121,6 +124,11 @@ type Deliver struct {
 	Lease time.Duration `envconfig:"PULSE_LEASE" default:"60s"`
 	// WebhookSecret signs webhooks (Standard Webhooks, "whsec_" followed by base64).
 	WebhookSecret string `envconfig:"PULSE_WEBHOOK_SECRET" required:"true"`
+	// Batch bounds how many claims, or how many outcomes, one PostgreSQL statement carries;
+	// concurrent deliveries share statements up to this size.
+	Batch int `envconfig:"PULSE_DELIVER_BATCH" default:"256"`
+	// Committers is the number of claim (and of record) statements in flight at once.
+	Committers int `envconfig:"PULSE_DELIVER_COMMITTERS" default:"4"`
 	// AllowPrivateWebhooks lets webhooks reach loopback, private and link-local addresses.
 	AllowPrivateWebhooks bool `envconfig:"PULSE_WEBHOOK_ALLOW_PRIVATE" default:"false"`
 }

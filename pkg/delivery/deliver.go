@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/pulse-knative/pulse/pkg/batch"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/notification"
@@ -15,9 +17,12 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-// Deliverer delivers the notifications of one priority.
+// Deliverer delivers the notifications of one priority. Concurrent deliveries share their
+// claim and record statements (group commit), so each costs a fraction of a commit.
 type Deliverer struct {
 	store       *store.Store
+	claims      *batch.Batcher[string, store.Claimed]
+	records     *batch.Batcher[store.Attempt, error]
 	providers   map[notification.Channel]channel.Provider
 	recorder    *observe.Recorder
 	logger      *slog.Logger
@@ -46,9 +51,12 @@ type DelivererConfig struct {
 	Now func() time.Time
 	// Jitter returns a number in [0, 1) that spreads retries; nil means math/rand.
 	Jitter func() float64
+	// Batch bounds the claims or outcomes one statement carries; Committers is how many
+	// statements of each kind run at once. Zero means 256 and 4.
+	Batch, Committers int
 }
 
-// NewDeliverer returns a Deliverer.
+// NewDeliverer returns a started Deliverer; Close it when done.
 func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	d := &Deliverer{store: cfg.Store, providers: cfg.Providers, recorder: cfg.Recorder, logger: cfg.Logger,
 		retry: cfg.Retry, lease: cfg.Lease, sendTimeout: cfg.SendTimeout, now: cfg.Now, jitter: cfg.Jitter}
@@ -58,7 +66,21 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	if d.jitter == nil {
 		d.jitter = rand.Float64
 	}
+	size, workers := cmp.Or(cfg.Batch, 256), cmp.Or(cfg.Committers, 4)
+	lease := cfg.Lease
+	d.claims = batch.New(context.Background(), func(ctx context.Context, ids []string) ([]store.Claimed, error) {
+		return d.store.ClaimMany(ctx, ids, lease)
+	}, size, workers)
+	d.records = batch.New(context.Background(), d.store.RecordMany, size, workers)
+	d.claims.Start()
+	d.records.Start()
 	return d
+}
+
+// Close finishes the claims and records under way. Call it once no delivery runs any more.
+func (d *Deliverer) Close() {
+	d.claims.Stop()
+	d.records.Stop()
 }
 
 // Deliver claims the notification id, sends it and records what came of it. A notification
@@ -67,7 +89,11 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 // dispatch is retried.
 func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	logger := d.logger.With("notification_id", id)
-	n, err := d.store.Claim(ctx, id, d.lease)
+	var n notification.Notification
+	claimed, err := d.claims.Do(ctx, id)
+	if err == nil {
+		n, err = claimed[0].Notification, claimed[0].Err
+	}
 	switch {
 	case errors.Is(err, store.ErrNotClaimable), errors.Is(err, store.ErrNotFound):
 		logger.Debug("dispatch skipped: notification is not queued", "reason", err.Error())
@@ -84,7 +110,10 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	// Record even if the caller has gone: the send happened and must not be repeated.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err = d.store.Record(rctx, a)
+	recorded, err := d.records.Do(rctx, a)
+	if err == nil {
+		err = recorded[0]
+	}
 	if errors.Is(err, store.ErrLeaseLost) {
 		logger.Warn("claim lost before the outcome was recorded; the attempt row is kept", "outcome", a.Outcome)
 		return nil

@@ -95,6 +95,7 @@ func setup(t *testing.T, opts options) *testBundle {
 	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: b.store, Providers: providers, Logger: logger,
 		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: observe.NewRecorder(b.redis, b.keys),
 		Jitter: func() float64 { return 0.5 }}) // 0.5 means no spread: waits are exact
+	t.Cleanup(d.Close)
 	b.handler = delivery.NewHandler(d, logger)
 	return b
 }

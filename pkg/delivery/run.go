@@ -41,6 +41,8 @@ func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver
 	}
 	defer rdb.Close()
 	d := NewDeliverer(DelivererConfig{Store: st, Providers: providers, Logger: logger, Retry: cfg.Retry,
-		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: observe.NewRecorder(rdb, queue.NewKeys(cfg.Prefix))})
+		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: observe.NewRecorder(rdb, queue.NewKeys(cfg.Prefix)),
+		Batch: cfg.Batch, Committers: cfg.Committers})
+	defer d.Close()
 	return ceserver.Serve(ctx, cfg.Server, NewHandler(d, logger), logger)
 }

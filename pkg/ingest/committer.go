@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/pulse-knative/pulse/pkg/batch"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
@@ -15,103 +15,47 @@ import (
 // commitTimeout bounds one shared transaction and the XADDs that follow it.
 const commitTimeout = 10 * time.Second
 
-// Committer commits the notifications of concurrent requests in shared transactions. While one
-// transaction commits, the requests that arrive wait and go into the next, so the number of
-// commits per second stays near what PostgreSQL can flush while the number of notifications
-// per commit grows with load. No request waits for a timer.
+// Committer commits the notifications of concurrent requests in shared transactions (group
+// commit, see pkg/batch), then hands the queued ones to their streams in one pipelined round
+// trip.
 type Committer struct {
-	store    *store.Store
-	queue    *queue.Queue
-	logger   *slog.Logger
-	maxBatch int
-	workers  int
-	jobs     chan *commitJob
-	wg       sync.WaitGroup
-}
-
-type commitJob struct {
-	items []store.NewNotification
-	done  chan commitResult
-}
-
-type commitResult struct {
-	accepted []store.Accepted
-	err      error
+	store   *store.Store
+	queue   *queue.Queue
+	logger  *slog.Logger
+	batcher *batch.Batcher[store.NewNotification, store.Accepted]
 }
 
 // NewCommitter returns a committer that puts at most maxBatch notifications in a transaction
 // and keeps up to workers transactions in flight.
 func NewCommitter(st *store.Store, q *queue.Queue, logger *slog.Logger, maxBatch, workers int) *Committer {
-	return &Committer{store: st, queue: q, logger: logger, maxBatch: maxBatch, workers: workers,
-		jobs: make(chan *commitJob, maxBatch)}
+	c := &Committer{store: st, queue: q, logger: logger}
+	c.batcher = batch.New(context.Background(), c.commit, maxBatch, workers)
+	return c
 }
 
-// Start starts the committer's workers. They stop when Stop is called.
-func (c *Committer) Start() {
-	for range c.workers {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.work()
-		}()
-	}
-}
+// Start starts the committer.
+func (c *Committer) Start() { c.batcher.Start() }
 
-// Stop waits for the jobs already submitted to finish and stops the workers. Call it after the
-// HTTP server has shut down, so nothing submits any more.
-func (c *Committer) Stop() {
-	close(c.jobs)
-	c.wg.Wait()
-}
+// Stop finishes the transactions already asked for. Call it after the HTTP server has shut
+// down, so nothing asks any more.
+func (c *Committer) Stop() { c.batcher.Stop() }
 
 // Commit stores items and enqueues the queued ones, sharing a transaction with concurrent
 // callers. It returns once the transaction has committed (or failed).
 func (c *Committer) Commit(ctx context.Context, items []store.NewNotification) ([]store.Accepted, error) {
-	job := &commitJob{items: items, done: make(chan commitResult, 1)}
-	select {
-	case c.jobs <- job:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("commit notifications: %w", ctx.Err())
+	accepted, err := c.batcher.Do(ctx, items...)
+	if err != nil {
+		return nil, fmt.Errorf("commit notifications: %w", err)
 	}
-	// Once submitted the job runs to the end, whatever the caller does: wait for its answer.
-	r := <-job.done
-	return r.accepted, r.err
+	return accepted, nil
 }
 
-func (c *Committer) work() {
-	for first := range c.jobs {
-		jobs := []*commitJob{first}
-		n := len(first.items)
-	gather:
-		for n < c.maxBatch {
-			select {
-			case j, ok := <-c.jobs:
-				if !ok {
-					break gather
-				}
-				jobs = append(jobs, j)
-				n += len(j.items)
-			default:
-				break gather
-			}
-		}
-		c.commit(jobs, n)
-	}
-}
-
-func (c *Committer) commit(jobs []*commitJob, n int) {
-	items := make([]store.NewNotification, 0, n)
-	for _, j := range jobs {
-		items = append(items, j.items...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+func (c *Committer) commit(ctx context.Context, items []store.NewNotification) ([]store.Accepted, error) {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	accepted, err := c.store.Insert(ctx, items)
 	if err != nil {
-		for _, j := range jobs {
-			j.done <- commitResult{err: err}
-		}
-		return
+		return nil, err
 	}
 	// The rows are committed: from here on every request gets its 2xx. A failed XADD only
 	// delays delivery until cron's recover job re-enqueues the rows that stay queued.
@@ -124,8 +68,5 @@ func (c *Committer) commit(jobs []*commitJob, n int) {
 	if err := c.queue.Enqueue(ctx, entries); err != nil {
 		c.logger.Warn("enqueue after commit failed; cron recover will re-enqueue", "count", len(entries), "error", err)
 	}
-	for _, j := range jobs {
-		j.done <- commitResult{accepted: accepted[:len(j.items):len(j.items)]}
-		accepted = accepted[len(j.items):]
-	}
+	return accepted, nil
 }

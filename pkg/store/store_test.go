@@ -136,3 +136,37 @@ func TestClaimExpired(t *testing.T) {
 	require.Equal(t, notification.Expired, n.Status)
 	require.NotNil(t, n.ExpiredAt)
 }
+
+func TestClaimManyAndRecordMany(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1"), webhookRequest("s", "2")})
+	require.NoError(t, err)
+	a, c := acc[0].ID, acc[1].ID
+	missing := "0190c5a4-0000-7000-8000-000000000000"
+
+	claimed, err := b.store.ClaimMany(ctx, []string{a, c, a, missing, "not-a-uuid"}, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, claimed[0].Err)
+	require.NoError(t, claimed[1].Err)
+	require.ErrorIs(t, claimed[2].Err, store.ErrNotClaimable, "an id named twice is claimed once")
+	require.ErrorIs(t, claimed[3].Err, store.ErrNotFound)
+	require.ErrorIs(t, claimed[4].Err, store.ErrNotFound)
+	require.Equal(t, a, claimed[0].Notification.ID)
+	require.Equal(t, c, claimed[1].Notification.ID)
+
+	errs, err := b.store.RecordMany(ctx, []store.Attempt{
+		{NotificationID: a, Attempt: 1, Status: notification.Delivered, Outcome: "delivered", StatusCode: 200, StartedAt: b.now},
+		{NotificationID: c, Attempt: 2, Status: notification.Delivered, Outcome: "delivered", StatusCode: 200, StartedAt: b.now},
+	})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], store.ErrLeaseLost, "attempt 2 does not hold the claim of attempt 1")
+	n, err := b.store.Get(ctx, a)
+	require.NoError(t, err)
+	require.Equal(t, notification.Delivered, n.Status)
+	n, err = b.store.Get(ctx, c)
+	require.NoError(t, err)
+	require.Equal(t, notification.Sending, n.Status)
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
@@ -25,42 +27,103 @@ var ErrLeaseLost = errors.New("claim on notification was lost")
 // when there is none; a queued notification whose expires_at has passed is moved to expired
 // and reported as not claimable.
 func (s *Store) Claim(ctx context.Context, id string, lease time.Duration) (notification.Notification, error) {
-	uid, err := uuid.Parse(id)
+	claimed, err := s.ClaimMany(ctx, []string{id}, lease)
 	if err != nil {
-		return notification.Notification{}, ErrNotFound
+		return notification.Notification{}, err
+	}
+	return claimed[0].Notification, claimed[0].Err
+}
+
+// Claimed is what claiming one notification came to.
+type Claimed struct {
+	Notification notification.Notification
+	// Err is nil when the claim succeeded, else ErrNotClaimable or ErrNotFound.
+	Err error
+}
+
+// ClaimMany claims several notifications in one transaction, as Claim does one, and returns a
+// result per id, in order. An id named twice is claimed at most once.
+func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration) ([]Claimed, error) {
+	out := make([]Claimed, len(ids))
+	uids := make([]uuid.UUID, 0, len(ids))
+	for i, id := range ids {
+		uid, err := uuid.Parse(id)
+		if err != nil {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		uids = append(uids, uid)
 	}
 	now := s.now()
-	n, err := scanNotification(s.pool.QueryRow(ctx, `
+	// Rows are locked in id order so that concurrent batches never deadlock.
+	rows, err := s.pool.Query(ctx, `
 		update notifications
 		set status = 'sending', attempts = attempts + 1, sending_at = $2, lease_until = $3,
 			next_attempt_at = null, updated_at = $2
-		where id = $1 and status = 'queued' and (expires_at is null or expires_at > $2)
-		returning `+columns, uid, now, now.Add(lease)))
-	if err == nil {
-		return n, nil
+		where id in (
+			select id from notifications
+			where id = any($1) and status = 'queued' and (expires_at is null or expires_at > $2)
+			order by id
+			for update
+		)
+		returning `+columns, uids, now, now.Add(lease))
+	if err != nil {
+		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return n, fmt.Errorf("claim notification %s: %w", id, unavailable(err))
+	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification.Notification, error) {
+		return scanNotification(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	// Not claimable: expire it if that is why, and tell a missing row from a handled one.
-	var status notification.Status
-	err = s.pool.QueryRow(ctx, `
+	byID := make(map[string]notification.Notification, len(claimed))
+	for _, n := range claimed {
+		byID[n.ID] = n
+	}
+	var missed []uuid.UUID
+	for i, id := range ids {
+		if out[i].Err != nil {
+			continue
+		}
+		n, ok := byID[strings.ToLower(id)]
+		switch {
+		case ok:
+			out[i].Notification = n
+			delete(byID, n.ID) // a second request for the same id gets no claim
+		default:
+			out[i].Err = ErrNotClaimable
+			missed = append(missed, uuid.MustParse(id))
+		}
+	}
+	if len(missed) == 0 {
+		return out, nil
+	}
+	// Not claimable: expire those whose time has passed, and tell missing rows from handled
+	// ones.
+	rows, err = s.pool.Query(ctx, `
 		with expired as (
 			update notifications
 			set status = 'expired', expired_at = $2, finished_at = $2, updated_at = $2
-			where id = $1 and status = 'queued' and expires_at <= $2
-			returning status
+			where id = any($1) and status = 'queued' and expires_at <= $2
 		)
-		select status from expired
-		union all
-		select status from notifications where id = $1 and not exists (select 1 from expired)`, uid, now).Scan(&status)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return n, ErrNotFound
-	case err != nil:
-		return n, fmt.Errorf("claim notification %s: %w", id, unavailable(err))
+		select id from notifications where id = any($1)`, missed, now)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	return n, ErrNotClaimable
+	exists, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
+	}
+	found := make(map[uuid.UUID]bool, len(exists))
+	for _, id := range exists {
+		found[id] = true
+	}
+	for i, id := range ids {
+		if errors.Is(out[i].Err, ErrNotClaimable) && !found[uuid.MustParse(id)] {
+			out[i].Err = ErrNotFound
+		}
+	}
+	return out, nil
 }
 
 // Attempt is the outcome of one delivery attempt, to be recorded.
@@ -85,39 +148,78 @@ type Attempt struct {
 // statement. It returns ErrLeaseLost when the notification is no longer sending under this
 // attempt's claim; the attempt row is stored all the same, since the send happened.
 func (s *Store) Record(ctx context.Context, a Attempt) error {
-	uid, err := uuid.Parse(a.NotificationID)
+	errs, err := s.RecordMany(ctx, []Attempt{a})
 	if err != nil {
-		return ErrNotFound
+		return err
 	}
-	now := s.now()
-	var moved int
-	err = s.pool.QueryRow(ctx, `
-		with moved as (
-			update notifications
-			set status = $3, next_attempt_at = $4, lease_until = null, last_error = $5,
-				provider_message_id = case when $6 = '' then provider_message_id else $6 end,
-				delivered_at = case when $3 = 'delivered' then $7 else delivered_at end,
-				failed_at = case when $3 = 'failed' then $7 else failed_at end,
-				expired_at = case when $3 = 'expired' then $7 else expired_at end,
-				finished_at = case when $3 in ('delivered', 'failed', 'expired') then $7 end,
-				updated_at = $7
-			where id = $1 and status = 'sending' and attempts = $2
-			returning 1
+	return errs[0]
+}
+
+// RecordMany records several attempts in one statement, as Record does one, and returns an
+// error per attempt (nil or ErrLeaseLost), in order.
+func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, error) {
+	n := len(attempts)
+	var (
+		ids                                   = make([]uuid.UUID, n)
+		attemptNos, codes                     = make([]int32, n), make([]int32, n)
+		statuses, errs, providerIDs, outcomes = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		nextAt                                = make([]pgtype.Timestamptz, n)
+		startedAt                             = make([]time.Time, n)
+		durations                             = make([]float64, n)
+	)
+	for i, a := range attempts {
+		uid, err := uuid.Parse(a.NotificationID)
+		if err != nil {
+			return nil, fmt.Errorf("record attempts: notification id %q: %w", a.NotificationID, ErrNotFound)
+		}
+		ids[i], attemptNos[i], codes[i] = uid, int32(a.Attempt), int32(a.StatusCode)
+		statuses[i], errs[i], providerIDs[i], outcomes[i] = string(a.Status), a.Error, a.ProviderMessageID, a.Outcome
+		nextAt[i], startedAt[i] = timestamptz(a.NextAttemptAt), a.StartedAt
+		durations[i] = float64(a.Duration) / float64(time.Millisecond)
+	}
+	rows, err := s.pool.Query(ctx, `
+		with input as (
+			select * from unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+				$7::text[], $8::int[], $9::timestamptz[], $10::float8[])
+				as t(id, attempt, status, next_attempt_at, error, provider_message_id, outcome, status_code,
+				     started_at, duration_ms)
+		), moved as (
+			update notifications n
+			set status = i.status, next_attempt_at = i.next_attempt_at, lease_until = null, last_error = i.error,
+				provider_message_id = case when i.provider_message_id = '' then n.provider_message_id else i.provider_message_id end,
+				delivered_at = case when i.status = 'delivered' then $11 else n.delivered_at end,
+				failed_at = case when i.status = 'failed' then $11 else n.failed_at end,
+				expired_at = case when i.status = 'expired' then $11 else n.expired_at end,
+				finished_at = case when i.status in ('delivered', 'failed', 'expired') then $11::timestamptz end,
+				updated_at = $11
+			from input i
+			where n.id = i.id and n.status = 'sending' and n.attempts = i.attempt
+			returning n.id
 		), attempt as (
 			insert into delivery_attempts (notification_id, attempt, outcome, status_code, error,
 				provider_message_id, started_at, duration_ms)
-			values ($1, $2, $8, $9, $5, $6, $10, $11)
+			select id, attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms from input
 		)
-		select count(*) from moved`,
-		uid, a.Attempt, string(a.Status), timestamptz(a.NextAttemptAt), a.Error, a.ProviderMessageID, now,
-		a.Outcome, a.StatusCode, a.StartedAt, float64(a.Duration)/float64(time.Millisecond)).Scan(&moved)
+		select id from moved`,
+		ids, attemptNos, statuses, nextAt, errs, providerIDs, outcomes, codes, startedAt, durations, s.now())
 	if err != nil {
-		return fmt.Errorf("record attempt %d of notification %s: %w", a.Attempt, a.NotificationID, unavailable(err))
+		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
 	}
-	if moved == 0 {
-		return ErrLeaseLost
+	moved, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
 	}
-	return nil
+	ok := make(map[uuid.UUID]bool, len(moved))
+	for _, id := range moved {
+		ok[id] = true
+	}
+	out := make([]error, n)
+	for i, id := range ids {
+		if !ok[id] {
+			out[i] = ErrLeaseLost
+		}
+	}
+	return out, nil
 }
 
 // AttemptRow is one stored delivery attempt.

@@ -1,0 +1,86 @@
+package batch_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/pkg/batch"
+)
+
+func TestConcurrentCallsShareBatches(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sizes []int
+	release := make(chan struct{})
+	first := make(chan struct{}, 1)
+	double := func(ctx context.Context, items []int) ([]int, error) {
+		mu.Lock()
+		sizes = append(sizes, len(items))
+		mu.Unlock()
+		select {
+		case first <- struct{}{}:
+			<-release // hold the first batch so that the others queue up behind it
+		default:
+		}
+		out := make([]int, len(items))
+		for i, v := range items {
+			out[i] = 2 * v
+		}
+		return out, nil
+	}
+	b := batch.New(context.Background(), double, 100, 1)
+	b.Start()
+	defer b.Stop()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		out, err := b.Do(context.Background(), 1)
+		require.NoError(t, err)
+		require.Equal(t, []int{2}, out)
+	})
+	<-first
+	for i := range 10 {
+		wg.Go(func() {
+			out, err := b.Do(context.Background(), i, i+100)
+			require.NoError(t, err)
+			require.Equal(t, []int{2 * i, 2 * (i + 100)}, out)
+		})
+	}
+	// Wait until all ten calls are queued, then let the first batch finish.
+	require.Eventually(t, func() bool { return b.Queued() == 10 }, time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, sizes[0])
+	total := 0
+	for _, s := range sizes[1:] {
+		total += s
+	}
+	require.Equal(t, 20, total)
+	require.Less(t, len(sizes), 11, "the queued calls shared batches: %v", sizes)
+}
+
+func TestErrorFailsEveryCallOfTheBatch(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	b := batch.New(context.Background(), func(context.Context, []string) ([]string, error) { return nil, boom }, 10, 2)
+	b.Start()
+	defer b.Stop()
+	_, err := b.Do(context.Background(), "a")
+	require.ErrorIs(t, err, boom)
+}
+
+func TestWrongResultCountIsAnError(t *testing.T) {
+	t.Parallel()
+	b := batch.New(context.Background(), func(_ context.Context, in []string) ([]string, error) { return in[:0], nil }, 10, 1)
+	b.Start()
+	defer b.Stop()
+	_, err := b.Do(context.Background(), "a")
+	require.ErrorContains(t, err, "gave 0 results")
+}
