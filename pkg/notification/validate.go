@@ -39,6 +39,32 @@ var (
 	requestFields = []string{"channel", "to", "subject", "body", "html", "data", "priority", "send_at", "expires_at", "max_attempts", "metadata"}
 )
 
+// Bounds of the CloudEvent attributes that identify a request; they form a unique key.
+const (
+	MaxSource  = 1024
+	MaxEventID = 512
+)
+
+// ValidateEventKey checks a request's CloudEvent source and id, which Pulse stores and looks
+// requests up by.
+func ValidateEventKey(source, id string) *apis.FieldError {
+	var errs *apis.FieldError
+	for _, a := range []struct {
+		name, value string
+		max         int
+	}{{"source", source, MaxSource}, {"id", id, MaxEventID}} {
+		switch {
+		case a.value == "":
+			errs = errs.Also(apis.ErrMissingField(a.name))
+		case len(a.value) > a.max:
+			errs = errs.Also(tooLong(len(a.value), a.max).ViaField(a.name))
+		case strings.ContainsRune(a.value, 0) || !utf8.ValidString(a.value):
+			errs = errs.Also(apis.ErrGeneric("must be UTF-8 without NUL characters", a.name))
+		}
+	}
+	return errs
+}
+
 // ParseRequest decodes and validates the JSON data of a dev.pulse.notification.requested event.
 // Every bad field is reported, by its path below data; now is the time expires_at is checked
 // against.
@@ -93,6 +119,15 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 			errs = errs.Also(validateMetadata(req.Metadata))
 		}
 	}
+	for field, v := range map[string]string{"to": req.To, "subject": req.Subject, "body": req.Body, "html": req.HTML} {
+		if strings.ContainsRune(v, 0) {
+			errs = errs.Also(apis.ErrGeneric("must not contain NUL characters", field))
+		}
+	}
+	// PostgreSQL's jsonb has no room for \u0000; refuse it here rather than fail the insert.
+	if bytes.Contains(req.Data, []byte(`\u0000`)) {
+		errs = errs.Also(apis.ErrGeneric("must not contain NUL characters (\\u0000)", "data"))
+	}
 	req.SendAt, errs = parseTime(sendAt, "send_at", errs)
 	req.ExpiresAt, errs = parseTime(expiresAt, "expires_at", errs)
 
@@ -134,11 +169,13 @@ func validateMetadata(m map[string]string) *apis.FieldError {
 		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("has %d keys, at most %d allowed", len(m), MaxMetadataKeys), "metadata"))
 	}
 	for k, v := range m {
-		if k == "" || len(k) > MaxMetadataKey || !utf8.ValidString(k) {
+		if k == "" || len(k) > MaxMetadataKey || !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
 			errs = errs.Also(apis.ErrInvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
 		}
 		if len(v) > MaxMetadataValue {
 			errs = errs.Also(tooLong(len(v), MaxMetadataValue).ViaKey(k).ViaField("metadata"))
+		} else if strings.ContainsRune(v, 0) {
+			errs = errs.Also((&apis.FieldError{Message: "must not contain NUL characters", Paths: []string{apis.CurrentField}}).ViaKey(k).ViaField("metadata"))
 		}
 	}
 	return errs
