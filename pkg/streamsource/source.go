@@ -396,6 +396,16 @@ func (s *Source) deliver(m queue.Message) {
 	case status < 200 || status > 299:
 		reason = fmt.Sprintf("sink answered %d", status)
 	}
+	if refused(status) {
+		// The sink says the event can never succeed: offering it again would only fail again.
+		reason = fmt.Sprintf("sink refused the event with %d", status)
+		moved, err := s.group.DeadLetter(s.sendCtx, m.ID, reason, 0, s.now())
+		if err == nil && moved {
+			s.forgetFailure(m.ID)
+			logger.Warn("entry moved to dead letter", "reason", reason)
+			return
+		}
+	}
 	if reason != "" {
 		s.sinkFailures.Add(1)
 		s.recordFailure(m.ID, reason)
@@ -417,6 +427,13 @@ func (s *Source) deliver(m queue.Message) {
 		return
 	}
 	logger.Debug("entry delivered", "status", status)
+}
+
+// refused reports a status by which the sink says the event itself is wrong (400, 404, 413,
+// 422 …), as opposed to a sink that is down, overloaded or timing out.
+func refused(status int) bool {
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout &&
+		status != http.StatusConflict && status != http.StatusTooManyRequests
 }
 
 // send POSTs the event of m to the sink in binary mode and returns the sink's status.

@@ -594,3 +594,26 @@ func TestNewChecksConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusedEventGoesToDeadLetterAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := newSink(t, answer(http.StatusBadRequest))
+	cfg := b.cfg
+	cfg.Sink = s.URL()
+	cfg.MaxDeliveries = 5
+	b.start(t, cfg)
+	id := b.add(t, "n1")
+
+	var dead []redis.XMessage
+	require.Eventually(t, func() bool {
+		var err error
+		dead, err = b.client.XRange(context.Background(), b.keys.DeadLetter("high"), "-", "+").Result()
+		require.NoError(t, err)
+		return len(dead) > 0
+	}, waitFor, tick)
+	require.Equal(t, id, dead[0].Values[queue.FieldOriginalID])
+	require.Contains(t, dead[0].Values[queue.FieldReason], "refused the event with 400")
+	require.Equal(t, int64(0), b.pending(t))
+	require.Equal(t, 1, s.attemptsOf(id), "an event the sink refuses is not offered again")
+}
