@@ -48,29 +48,31 @@ func TestDev(t *testing.T) {
 	})
 
 	ingest := fmt.Sprintf("http://127.0.0.1:%d", ports["INGEST"])
-	var id string
-	require.Eventually(t, func() bool {
-		body := fmt.Sprintf(`{"channel":"webhook","to":"http://127.0.0.1:%d/hook","data":{"hello":"world"}}`, ports["WEBHOOK"])
-		req, _ := http.NewRequest(http.MethodPost, ingest+"/", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Ce-Specversion", "1.0")
-		req.Header.Set("Ce-Id", "dev-1")
-		req.Header.Set("Ce-Source", "urn:pulse:dev-test")
-		req.Header.Set("Ce-Type", "dev.pulse.notification.requested")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var a struct{ ID string }
-		if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&a) != nil {
-			return false
-		}
-		id = a.ID
-		return true
-	}, 30*time.Second, 50*time.Millisecond, "ingest never accepted the request")
-
-	require.Eventually(t, func() bool {
+	post := func(eventID, extra string) string {
+		var id string
+		require.Eventually(t, func() bool {
+			body := fmt.Sprintf(`{"channel":"webhook","to":"http://127.0.0.1:%d/hook","data":{"hello":"world"}%s}`, ports["WEBHOOK"], extra)
+			req, _ := http.NewRequest(http.MethodPost, ingest+"/", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Ce-Specversion", "1.0")
+			req.Header.Set("Ce-Id", eventID)
+			req.Header.Set("Ce-Source", "urn:pulse:dev-test")
+			req.Header.Set("Ce-Type", "dev.pulse.notification.requested")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var a struct{ ID string }
+			if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&a) != nil {
+				return false
+			}
+			id = a.ID
+			return true
+		}, 30*time.Second, 50*time.Millisecond, "ingest never accepted the request")
+		return id
+	}
+	delivered := func(id string) bool {
 		resp, err := http.Get(ingest + "/v1/notifications/" + id)
 		if err != nil {
 			return false
@@ -78,5 +80,14 @@ func TestDev(t *testing.T) {
 		defer resp.Body.Close()
 		var n struct{ Status string }
 		return json.NewDecoder(resp.Body).Decode(&n) == nil && n.Status == "delivered"
-	}, 30*time.Second, 50*time.Millisecond, "notification never delivered")
+	}
+
+	now := post("dev-1", "")
+	require.Eventually(t, func() bool { return delivered(now) }, 30*time.Second, 50*time.Millisecond, "notification never delivered")
+
+	// A scheduled send goes out through cron, ticked by the PingSources of config/knative.
+	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	later := post("dev-2", `,"send_at":"`+sendAt+`"`)
+	require.False(t, delivered(later))
+	require.Eventually(t, func() bool { return delivered(later) }, 30*time.Second, 100*time.Millisecond, "scheduled notification never delivered")
 }

@@ -3,14 +3,32 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
-// devExtras starts what `pulse dev` runs beside the core pipeline: cron with its PingSource
-// schedules, and the metrics function.
-func devExtras(ctx context.Context, g *errgroup.Group, cfg config.Dev, logFor func(function string) *slog.Logger) error {
+// devExtras starts what `pulse dev` runs beside the core pipeline: cron, and the PingSource
+// schedules of the cluster's manifests posting to it.
+func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor func(function string) *slog.Logger) error {
+	var cronCfg config.Cron
+	if err := config.Load(&cronCfg); err != nil {
+		return err
+	}
+	cronCfg.Port = dev.CronPort
+	pings, err := scheduler.LoadPingSources(dev.Manifests)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return scheduler.Run(ctx, cronCfg, logFor("cron")) })
+	g.Go(func() error {
+		client := &http.Client{Timeout: cronCfg.Budget + 10*time.Second}
+		return scheduler.RunPings(ctx, pings, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+"/", client, logFor("pingsource"))
+	})
 	return nil
 }

@@ -40,6 +40,8 @@ func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger
 	h.mux.HandleFunc("POST /{$}", h.receive)
 	h.mux.HandleFunc("GET /v1/notifications/{id}", h.get)
 	h.mux.HandleFunc("GET /v1/notifications", h.lookup)
+	h.mux.HandleFunc("DELETE /v1/notifications/{id}", h.cancelByID)
+	h.mux.HandleFunc("DELETE /v1/notifications", h.cancelByEvent)
 	if cfg.Auth == "none" {
 		logger.Warn("ingest authentication is off (PULSE_INGEST_AUTH=none): anyone who reaches this service can send notifications; use only for local runs")
 	}
@@ -93,6 +95,10 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		ceserver.WriteError(w, h.logger, err)
 		return
 	}
+	if !batch && events[0].Type() == notification.TypeCancel {
+		h.cancelEvent(w, r, token, events[0])
+		return
+	}
 	items := make([]store.NewNotification, len(events))
 	var errs *apis.FieldError
 	var forbidden []string
@@ -138,6 +144,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 // parse turns one event into a notification to store, or the field errors that stop it.
 func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *apis.FieldError) {
 	item := store.NewNotification{Source: e.Source(), EventID: e.ID()}
+	if errs := notification.ValidateEventKey(e.Source(), e.ID()); errs != nil {
+		return item, errs
+	}
 	if e.Type() != notification.TypeRequested {
 		return item, apis.ErrInvalidValue(e.Type(), "type", "want "+notification.TypeRequested)
 	}
@@ -215,14 +224,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) {
 	source, id := r.URL.Query().Get("source"), r.URL.Query().Get("id")
-	var errs *apis.FieldError
-	if source == "" {
-		errs = errs.Also(apis.ErrMissingField("source"))
-	}
-	if id == "" {
-		errs = errs.Also(apis.ErrMissingField("id"))
-	}
-	if errs != nil {
+	if errs := notification.ValidateEventKey(source, id); errs != nil {
 		ceserver.WriteError(w, h.logger, errs)
 		return
 	}

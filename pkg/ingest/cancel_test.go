@@ -1,0 +1,249 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/ingest"
+	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/queue"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+// cancelBundle is the cancellation tests' bundle; named apart from the other ingest tests'.
+type cancelBundle struct {
+	now     time.Time
+	store   *store.Store
+	handler *ingest.Handler
+}
+
+func setupCancel(t *testing.T) *cancelBundle {
+	t.Helper()
+	ctx := context.Background()
+	b := &cancelBundle{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	b.store = store.New(st.Pool(), func() time.Time { return b.now })
+	require.NoError(t, b.store.Migrate(ctx))
+
+	redisURL, prefix := pulsetest.Redis(t)
+	opts, err := redis.ParseURL(redisURL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	logger := slog.New(slog.DiscardHandler)
+	committer := ingest.NewCommitter(b.store, queue.New(rdb, queue.NewKeys(prefix), nil), logger, 100, 1)
+	committer.Start()
+	t.Cleanup(committer.Stop)
+	cfg := config.Ingest{Auth: "token", Tokens: config.Tokens{"tok-a": {"urn:a"}, "tok-b": {"urn:b"}},
+		MaxRequestBytes: 1 << 20, MaxBatch: 10, Retry: config.Retry{Schedule: []time.Duration{time.Second}}}
+	b.handler = ingest.NewHandler(cfg, b.store, committer, logger)
+	return b
+}
+
+// notification stores a webhook notification requested by (source, id) and moves it to status.
+func (b *cancelBundle) notification(t *testing.T, source, id string, status notification.Status) string {
+	t.Helper()
+	ctx := context.Background()
+	r := store.NewNotification{Source: source, EventID: id, MaxAttempts: 3, Request: notification.Request{
+		Channel: notification.Webhook, To: "https://example.com/hook", Priority: notification.High}}
+	if status == notification.Scheduled {
+		at := b.now.Add(time.Hour)
+		r.Request.SendAt = &at
+	}
+	acc, err := b.store.Insert(ctx, []store.NewNotification{r})
+	require.NoError(t, err)
+	nid := acc[0].ID
+	switch status {
+	case notification.Sending, notification.Delivered, notification.Retrying:
+		_, err := b.store.Claim(ctx, nid, time.Minute)
+		require.NoError(t, err)
+		if status == notification.Sending {
+			break
+		}
+		a := store.Attempt{NotificationID: nid, Attempt: 1, Status: status, Outcome: "delivered", StartedAt: b.now}
+		if status == notification.Retrying {
+			next := b.now.Add(time.Minute)
+			a.Outcome, a.NextAttemptAt = "transient", &next
+		}
+		require.NoError(t, b.store.Record(ctx, a))
+	}
+	return nid
+}
+
+func (b *cancelBundle) do(t *testing.T, method, target, token string) (*httptest.ResponseRecorder, ingest.CancelAnswer) {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := httptest.NewRecorder()
+	b.handler.ServeHTTP(w, req)
+	var a ingest.CancelAnswer
+	if w.Code == http.StatusOK || w.Code == http.StatusConflict {
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &a), w.Body.String())
+	}
+	return w, a
+}
+
+// cancelEvent POSTs a dev.pulse.notification.cancel event for (source, id).
+func (b *cancelBundle) cancelEvent(t *testing.T, source, id, token string) (*httptest.ResponseRecorder, ingest.CancelAnswer) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(""))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", id)
+	req.Header.Set("Ce-Source", source)
+	req.Header.Set("Ce-Type", notification.TypeCancel)
+	w := httptest.NewRecorder()
+	b.handler.ServeHTTP(w, req)
+	var a ingest.CancelAnswer
+	if w.Code == http.StatusOK {
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &a), w.Body.String())
+	}
+	return w, a
+}
+
+func (b *cancelBundle) status(t *testing.T, id string) notification.Status {
+	t.Helper()
+	n, err := b.store.Get(context.Background(), id)
+	require.NoError(t, err)
+	return n.Status
+}
+
+func TestCancelByID(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	for _, status := range []notification.Status{notification.Scheduled, notification.Queued, notification.Retrying} {
+		id := b.notification(t, "urn:a", string(status), status)
+		w, a := b.do(t, http.MethodDelete, "/v1/notifications/"+id, "tok-a")
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Equal(t, ingest.CancelAnswer{ID: id, Source: "urn:a", EventID: string(status), Status: notification.Cancelled,
+			Cancelled: true, Message: "cancelled"}, a)
+		require.Equal(t, notification.Cancelled, b.status(t, id))
+		n, err := b.store.Get(context.Background(), id)
+		require.NoError(t, err)
+		require.True(t, n.CancelledAt.Equal(b.now))
+
+		// Cancelled is final: a second DELETE changes nothing and says so.
+		w, a = b.do(t, http.MethodDelete, "/v1/notifications/"+id, "tok-a")
+		require.Equal(t, http.StatusConflict, w.Code)
+		require.False(t, a.Cancelled)
+		require.Equal(t, notification.Cancelled, a.Status)
+	}
+}
+
+func TestCancelFinishedOrSending(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	delivered := b.notification(t, "urn:a", "delivered", notification.Delivered)
+	w, a := b.do(t, http.MethodDelete, "/v1/notifications/"+delivered, "tok-a")
+	require.Equal(t, http.StatusConflict, w.Code)
+	require.Equal(t, notification.Delivered, a.Status, "the body holds its final state")
+	require.False(t, a.Cancelled)
+	require.Contains(t, a.Message, "already finished (delivered)")
+	require.Contains(t, a.Error, "can no longer be cancelled")
+	require.Equal(t, notification.Delivered, b.status(t, delivered), "nothing changes")
+
+	sending := b.notification(t, "urn:a", "sending", notification.Sending)
+	w, a = b.do(t, http.MethodDelete, "/v1/notifications/"+sending, "tok-a")
+	require.Equal(t, http.StatusConflict, w.Code)
+	require.Equal(t, notification.Sending, a.Status)
+	require.Contains(t, a.Message, "being sent right now")
+	require.Equal(t, notification.Sending, b.status(t, sending))
+}
+
+func TestCancelBySourceAndID(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	id := b.notification(t, "urn:a", "order-1", notification.Queued)
+	target := "/v1/notifications?" + url.Values{"source": {"urn:a"}, "id": {"order-1"}}.Encode()
+	w, a := b.do(t, http.MethodDelete, target, "tok-a")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.True(t, a.Cancelled)
+	require.Equal(t, id, a.ID)
+
+	w, _ = b.do(t, http.MethodDelete, "/v1/notifications?source=urn:a", "tok-a")
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), `"field":"id"`)
+	w, _ = b.do(t, http.MethodDelete, "/v1/notifications?"+url.Values{"source": {"urn:a"}, "id": {"nope"}}.Encode(), "tok-a")
+	require.Equal(t, http.StatusNotFound, w.Code)
+}
+
+func TestCancelAuth(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	id := b.notification(t, "urn:a", "1", notification.Queued)
+	w, _ := b.do(t, http.MethodDelete, "/v1/notifications/"+id, "")
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	w, _ = b.do(t, http.MethodDelete, "/v1/notifications/"+id, "wrong")
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	w, _ = b.do(t, http.MethodDelete, "/v1/notifications/"+id, "tok-b")
+	require.Equal(t, http.StatusNotFound, w.Code, "another source's notification is not even said to exist")
+	w, _ = b.do(t, http.MethodDelete, "/v1/notifications?"+url.Values{"source": {"urn:a"}, "id": {"1"}}.Encode(), "tok-b")
+	require.Equal(t, http.StatusNotFound, w.Code)
+	require.Equal(t, notification.Queued, b.status(t, id))
+}
+
+func TestCancelEvent(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	id := b.notification(t, "urn:a", "order-1", notification.Scheduled)
+
+	w, a := b.cancelEvent(t, "urn:a", "order-1", "tok-a")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Equal(t, ingest.CancelAnswer{ID: id, Source: "urn:a", EventID: "order-1", Status: notification.Cancelled,
+		Cancelled: true, Message: "cancelled"}, a)
+	require.Equal(t, notification.Cancelled, b.status(t, id))
+
+	// Knative retries 409, and retrying cannot change a finished notification: 200 either way.
+	w, a = b.cancelEvent(t, "urn:a", "order-1", "tok-a")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.False(t, a.Cancelled)
+	require.Equal(t, notification.Cancelled, a.Status)
+	require.Contains(t, a.Message, "already finished")
+
+	delivered := b.notification(t, "urn:a", "order-2", notification.Delivered)
+	w, a = b.cancelEvent(t, "urn:a", "order-2", "tok-a")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.False(t, a.Cancelled)
+	require.Equal(t, notification.Delivered, a.Status)
+	require.Equal(t, notification.Delivered, b.status(t, delivered))
+
+	sending := b.notification(t, "urn:a", "order-3", notification.Sending)
+	w, a = b.cancelEvent(t, "urn:a", "order-3", "tok-a")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.False(t, a.Cancelled)
+	require.Contains(t, a.Message, "being sent right now")
+	require.Equal(t, notification.Sending, b.status(t, sending))
+
+	// A cancel that overtook its request gets 404, which Knative retries.
+	w, _ = b.cancelEvent(t, "urn:a", "order-9", "tok-a")
+	require.Equal(t, http.StatusNotFound, w.Code)
+
+	w, _ = b.cancelEvent(t, "urn:a", "order-1", "tok-b")
+	require.Equal(t, http.StatusForbidden, w.Code)
+}
+
+func TestCancelBadKey(t *testing.T) {
+	t.Parallel()
+	b := setupCancel(t)
+	w, _ := b.do(t, http.MethodDelete, "/v1/notifications?"+url.Values{"source": {"urn:a"}, "id": {"a\x00b"}}.Encode(), "tok-a")
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"field":"id"`)
+	w, _ = b.cancelEvent(t, "urn:a", strings.Repeat("x", 10000), "tok-a")
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+}

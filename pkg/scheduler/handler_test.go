@@ -1,0 +1,119 @@
+package scheduler_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/scheduler"
+)
+
+// syncBuffer is a log destination the handler and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ping POSTs a binary-mode ping event with data to h and returns the answer.
+func ping(t *testing.T, h http.Handler, eventType, data string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(data))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", "ping-1")
+	req.Header.Set("Ce-Type", eventType)
+	req.Header.Set("Ce-Source", "/apis/v1/namespaces/pulse/pingsources/pulse-release")
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestHandlerRunsTheJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.scheduled(t, 2, b.start.Add(time.Second))
+	b.clock.Set(b.start.Add(time.Second))
+	var logs syncBuffer
+	h := scheduler.NewHandler(b.scheduler, slog.New(slog.NewJSONHandler(&logs, nil)))
+
+	w := ping(t, h, scheduler.TypePing, `{"job":"release"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var r scheduler.Report
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &r))
+	require.Equal(t, "release", r.Job)
+	require.Equal(t, map[string]int{"released": 2}, r.Counts)
+	require.True(t, r.Complete)
+
+	var line struct {
+		Msg    string         `json:"msg"`
+		Job    string         `json:"job"`
+		Counts map[string]int `json:"counts"`
+		CEID   string         `json:"ce_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line), logs.String())
+	require.Equal(t, "job done", line.Msg)
+	require.Equal(t, "release", line.Job)
+	require.Equal(t, map[string]int{"released": 2}, line.Counts)
+	require.Equal(t, "ping-1", line.CEID)
+
+	for _, job := range scheduler.Jobs {
+		w := ping(t, h, scheduler.TypePing, `{"job":"`+job+`"}`)
+		require.Equal(t, http.StatusOK, w.Code, job)
+	}
+}
+
+func TestHandlerRejectsBadEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	h := scheduler.NewHandler(b.scheduler, slog.New(slog.DiscardHandler))
+	for name, tc := range map[string]struct {
+		eventType, data, field string
+	}{
+		"unknown job":    {scheduler.TypePing, `{"job":"reboot"}`, "data.job"},
+		"no job":         {scheduler.TypePing, `{}`, "data.job"},
+		"no data":        {scheduler.TypePing, ``, "data"},
+		"not an object":  {scheduler.TypePing, `["release"]`, "data"},
+		"not a ping":     {"dev.pulse.notification.requested", `{"job":"release"}`, "type"},
+		"job not string": {scheduler.TypePing, `{"job":1}`, "data"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := ping(t, h, tc.eventType, tc.data)
+			require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+			var body ceserver.ErrorBody
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+			require.Len(t, body.Fields, 1)
+			require.Equal(t, tc.field, body.Fields[0].Field)
+			if name == "unknown job" {
+				require.Contains(t, body.Fields[0].Message, "reboot")
+				require.Contains(t, body.Fields[0].Details, "release, recover, expire, purge, trim")
+			}
+		})
+	}
+
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	require.Equal(t, http.StatusNotFound, w.Code)
+}
