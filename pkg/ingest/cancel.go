@@ -27,32 +27,10 @@ type CancelAnswer struct {
 	Error string `json:"error,omitempty"`
 }
 
-func (h *Handler) cancelByID(w http.ResponseWriter, r *http.Request) {
-	h.cancelHTTP(w, r, func() (notification.Notification, error) { return h.store.Get(r.Context(), r.PathValue("id")) })
-}
-
-func (h *Handler) cancelByEvent(w http.ResponseWriter, r *http.Request) {
-	source, id := r.URL.Query().Get("source"), r.URL.Query().Get("id")
-	if errs := notification.ValidateEventKey(source, id); errs != nil {
-		ceserver.WriteError(w, h.logger, errs)
-		return
-	}
-	h.cancelHTTP(w, r, func() (notification.Notification, error) { return h.store.GetByEvent(r.Context(), source, id) })
-}
-
 // cancelHTTP answers DELETE on the status API: 200 once cancelled, 409 with the notification's
 // state when it has finished or is being sent, 404 when there is none the caller may see.
-func (h *Handler) cancelHTTP(w http.ResponseWriter, r *http.Request, find func() (notification.Notification, error)) {
-	token, err := h.authorize(r)
-	if err != nil {
-		ceserver.WriteError(w, h.logger, err)
-		return
-	}
-	n, err := find()
-	if err == nil && !h.allows(token, n.Source) {
-		// Another source's notification: do not even say it exists.
-		err = store.ErrNotFound
-	}
+func (h *Handler) cancelHTTP(w http.ResponseWriter, r *http.Request) {
+	n, err := h.visible(r)
 	if err != nil {
 		ceserver.WriteError(w, h.logger, err)
 		return

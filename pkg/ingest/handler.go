@@ -38,10 +38,10 @@ type Handler struct {
 func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger *slog.Logger) *Handler {
 	h := &Handler{cfg: cfg, store: st, committer: committer, logger: logger, now: st.Now, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /{$}", h.receive)
-	h.mux.HandleFunc("GET /v1/notifications/{id}", h.get)
-	h.mux.HandleFunc("GET /v1/notifications", h.lookup)
-	h.mux.HandleFunc("DELETE /v1/notifications/{id}", h.cancelByID)
-	h.mux.HandleFunc("DELETE /v1/notifications", h.cancelByEvent)
+	h.mux.HandleFunc("GET /v1/notifications/{id}", h.show)
+	h.mux.HandleFunc("GET /v1/notifications", h.show)
+	h.mux.HandleFunc("DELETE /v1/notifications/{id}", h.cancelHTTP)
+	h.mux.HandleFunc("DELETE /v1/notifications", h.cancelHTTP)
 	if cfg.Auth == "none" {
 		logger.Warn("ingest authentication is off (PULSE_INGEST_AUTH=none): anyone who reaches this service can send notifications; use only for local runs")
 	}
@@ -218,30 +218,33 @@ type Status struct {
 	DeliveryAttempts []store.AttemptRow `json:"delivery_attempts"`
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	h.show(w, r, func() (notification.Notification, error) { return h.store.Get(r.Context(), r.PathValue("id")) })
-}
-
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) {
-	source, id := r.URL.Query().Get("source"), r.URL.Query().Get("id")
-	if errs := notification.ValidateEventKey(source, id); errs != nil {
-		ceserver.WriteError(w, h.logger, errs)
-		return
-	}
-	h.show(w, r, func() (notification.Notification, error) { return h.store.GetByEvent(r.Context(), source, id) })
-}
-
-func (h *Handler) show(w http.ResponseWriter, r *http.Request, find func() (notification.Notification, error)) {
+// visible finds the notification a status API request names, by its id in the path or by
+// the source and id query parameters of the request that created it, and checks that the
+// caller's token may see it.
+func (h *Handler) visible(r *http.Request) (notification.Notification, error) {
 	token, err := h.authorize(r)
 	if err != nil {
-		ceserver.WriteError(w, h.logger, err)
-		return
+		return notification.Notification{}, err
 	}
-	n, err := find()
+	var n notification.Notification
+	if id := r.PathValue("id"); id != "" {
+		n, err = h.store.Get(r.Context(), id)
+	} else {
+		source, id := r.URL.Query().Get("source"), r.URL.Query().Get("id")
+		if errs := notification.ValidateEventKey(source, id); errs != nil {
+			return n, errs
+		}
+		n, err = h.store.GetByEvent(r.Context(), source, id)
+	}
 	if err == nil && !h.allows(token, n.Source) {
 		// Another source's notification: do not even say it exists.
 		err = store.ErrNotFound
 	}
+	return n, err
+}
+
+func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
+	n, err := h.visible(r)
 	if err != nil {
 		ceserver.WriteError(w, h.logger, err)
 		return
