@@ -31,8 +31,8 @@ test: datastores ## Vet, check formatting and run every test against the local d
 	@$(MAKE) --no-print-directory fmt-check
 	go test -race -count=1 -timeout 30m ./...
 	@if [ -f $(VALIDATE_MODULE)/go.mod ]; then \
-		echo "cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 ./..."; \
-		cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 ./...; \
+		echo "cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 -timeout 30m ./..."; \
+		cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 -timeout 30m ./...; \
 	fi
 
 .PHONY: fmt-check

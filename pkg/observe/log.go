@@ -20,5 +20,5 @@ func NewLogger(w io.Writer, level, function string) *slog.Logger {
 	default:
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("function", function)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("function", function, "version", Version)
 }
