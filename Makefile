@@ -65,12 +65,8 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks in bench/ and report them beside a baseline.
-	@if [ -d bench ]; then \
-		go run ./bench; \
-	else \
-		echo "bench: no bench/ directory yet"; \
-	fi
+bench: datastores ## Run bench/ and write bench/REPORT.md (BENCH_FLAGS=-quick for a short run).
+	go run ./bench $(BENCH_FLAGS)
 
 .PHONY: clean
 clean: ## Remove build and test output.

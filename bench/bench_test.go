@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSmoke runs every scenario of the harness once with tiny sizes against the test
+// datastores, and checks that the report is written and every run is clean. It measures
+// nothing worth reading; it keeps `make bench` from rotting.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every function and runs every scenario: not in -short")
+	}
+	dbURL, redisURL := os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
+	if dbURL == "" || redisURL == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_DATABASE_URL and TEST_REDIS_URL must be set")
+		}
+		t.Skip("TEST_DATABASE_URL and TEST_REDIS_URL are not set")
+	}
+	out := t.TempDir()
+	opts := defaultOptions()
+	opts.DatabaseURL, opts.RedisURL = dbURL, redisURL
+	opts.N, opts.DrainN, opts.Reps, opts.ProfileRep = 200, 100, 1, 1
+	opts.IngestConcurrency = []int{8}
+	opts.PacedRate = 1000
+	opts.BatchSizes = []int{100}
+	opts.SinkDelays = []time.Duration{0}
+	opts.DrainConcurrency = 2
+	opts.ScrapeRows, opts.Scrapes = []int{2000}, 2
+	opts.Out, opts.Profiles = out, filepath.Join(out, "profiles")
+	opts.Install = false // a test installs nothing; the Celery runs are skipped without it
+	opts.Quick = true
+	opts.Timeout = 2 * time.Minute
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	err := run(ctx, opts, "smoke test", &log)
+	t.Logf("bench log:\n%s", log.String())
+	require.NoError(t, err)
+
+	md, err := os.ReadFile(filepath.Join(out, "REPORT.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(md), "QUICK MODE")
+	require.Contains(t, string(md), "## What bounds each figure")
+
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Equal(t, "on", rep.Machine.PGSettings["synchronous_commit"], "the targets assume synchronous_commit=on")
+	ran := map[string]bool{}
+	for _, s := range rep.Summaries {
+		if s.Skipped != "" {
+			t.Logf("%s skipped: %s", s.Scenario, s.Skipped)
+			continue
+		}
+		require.Equal(t, 1, s.Runs, "%s: %v", s.Scenario, s.Failures)
+		require.Zero(t, s.Errors, s.Scenario)
+		require.Zero(t, s.Missing, s.Scenario)
+		require.Zero(t, s.Duplicates, s.Scenario)
+		ran[s.Scenario] = true
+		if s.Scenario == "startup" {
+			require.NotEmpty(t, s.Processes)
+			continue
+		}
+		require.Positive(t, s.Throughput.Median, s.Scenario)
+	}
+	for _, name := range []string{"naive-single-c8", "ingest-single-c8", "ingest-paced-1000", "naive-batch-100",
+		"ingest-batch-100", "e2e-sink-0ms", "drain-pulse-sink-0ms", "startup"} {
+		require.True(t, ran[name], "%s did not run", name)
+	}
+	var profiled bool
+	for _, r := range rep.Runs {
+		if strings.HasPrefix(r.Scenario, "ingest-single") {
+			require.Contains(t, r.Profiles, "ingest.cpu")
+			require.Contains(t, r.Profiles, "ingest.block")
+			profiled = true
+		}
+	}
+	require.True(t, profiled, "the ingest run was profiled")
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/pulse-knative/pulse/bench/loadgen"
+	"github.com/pulse-knative/pulse/bench/proc"
+	"github.com/pulse-knative/pulse/bench/stats"
+	"github.com/pulse-knative/pulse/internal/capture"
+)
+
+// sink is the webhook receiver of a run: internal/capture's, which verifies each signature
+// and counts deliveries per notification, served from the bench process.
+type sink struct {
+	*capture.Webhooks
+	srv *http.Server
+	URL string
+}
+
+func startSink(delay time.Duration) (*sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the sink: %w", err)
+	}
+	w := capture.NewWebhooks(secret, nil)
+	w.Delay(delay)
+	s := &sink{Webhooks: w, srv: &http.Server{Handler: w, IdleTimeout: 2 * time.Minute}, URL: "http://" + ln.Addr().String() + "/hook"}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *sink) Close() { s.srv.Close() }
+
+// waitReceived waits until the sink has accepted n deliveries.
+func (s *sink) waitReceived(ctx context.Context, n int) error {
+	for {
+		if total, _, _ := s.Stats(); total >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			total, _, invalid := s.Stats()
+			return fmt.Errorf("sink received %d of %d (%d with bad signatures): %w", total, n, invalid, ctx.Err())
+		case <-s.Received():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitDelivered waits until n notifications of the run are in a final state in the database,
+// since the sink's answer comes before the outcome is recorded.
+func waitFinished(ctx context.Context, e *runEnv, n int) error {
+	for {
+		var done int
+		err := e.pool.QueryRow(ctx, "select count(*) from notifications where status in ('delivered', 'failed')").Scan(&done)
+		if err != nil {
+			return fmt.Errorf("count finished notifications: %w", err)
+		}
+		if done >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d notifications finished: %w", done, n, ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (h *Harness) e2eScenarios() []scenario {
+	var out []scenario
+	for _, d := range h.opts.SinkDelays {
+		name := "e2e-sink-" + durationName(d)
+		sc := scenario{
+			Name: name, Group: "End to end", Baseline: "drain-celery-sink-" + durationName(d),
+			Title: fmt.Sprintf("POST to delivered: ingest, stream-source, deliver-high as processes; sink answers after %s; %d concurrent POSTs", d, h.opts.E2EConcurrency),
+			Unit:  "delivered/s",
+			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
+				return h.runE2E(ctx, d, profile)
+			},
+		}
+		if d == 0 {
+			sc.Target = "≥ 4,000/s and ≥ 4× Celery"
+			sc.Check = func(s *Summary) bool { return s.Throughput.Median >= 4000 && s.Ratio >= 4 }
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+func durationName(d time.Duration) string {
+	if d == 0 {
+		return "0ms"
+	}
+	return d.String()
+}
+
+// runE2E posts N notifications to ingest and waits until every one is delivered to the sink,
+// with ingest, deliver-high and the high stream's source each a process of its own.
+func (h *Harness) runE2E(ctx context.Context, delay time.Duration, profile bool) (Run, error) {
+	n := h.opts.N
+	r := Run{N: n}
+	e, err := h.newEnv(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer e.close()
+	s, err := startSink(delay)
+	if err != nil {
+		return r, err
+	}
+	defer s.Close()
+	ingest, err := e.start(ctx, "ingest", "ingest", nil, profile)
+	if err != nil {
+		return r, err
+	}
+	deliver, err := e.start(ctx, "deliver-high", "deliver-high", nil, profile)
+	if err != nil {
+		return r, err
+	}
+	source, err := e.start(ctx, "stream-source-high", "stream-source", map[string]string{
+		"PULSE_PRIORITY": "high", "K_SINK": fmt.Sprintf("http://127.0.0.1:%d/", deliver.Port), "PULSE_STREAM_CONSUMER": "bench",
+	}, profile)
+	if err != nil {
+		return r, err
+	}
+	t := loadgen.Target{Addr: fmt.Sprintf("127.0.0.1:%d", ingest.Port), Source: benchSource, IDPrefix: "ev-",
+		Sink: s.URL, Priority: "high"}
+	client := loadgen.NewClient(t.Addr, h.opts.E2EConcurrency)
+	defer client.Close()
+
+	w, err := h.begin(ctx, []*proc.Process{ingest, deliver, source}, profile)
+	if err != nil {
+		return r, err
+	}
+	t0 := time.Now()
+	res := loadgen.Singles(ctx, t, client, 0, n, h.opts.E2EConcurrency)
+	waitErr := s.waitReceived(ctx, res.Accepted)
+	if waitErr == nil {
+		waitErr = waitFinished(ctx, e, res.Accepted)
+	}
+	m := w.end(context.WithoutCancel(ctx), n)
+	r.absorb(m)
+	r.Errors, r.FirstError = res.Errors, res.FirstError
+	r.extra("ingest_accept_per_s", float64(res.Accepted)/res.End.Sub(res.Start).Seconds())
+	r.extra("ingest_p99_ms", stats.Latencies(res.Latencies).P99)
+	if err := h.deliveryFigures(context.WithoutCancel(ctx), e, s, &r, t0); err != nil {
+		return r, errors.Join(waitErr, err)
+	}
+	if waitErr != nil {
+		r.Notes = append(r.Notes, waitErr.Error())
+	}
+	return r, nil
+}
+
+// deliveryFigures reads the run's outcome from the database's timestamps and the sink's
+// counts: throughput from t0 to the last delivery, latency from created_at to delivered_at.
+func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Run, t0 time.Time) error {
+	var delivered, attempts int
+	var last time.Time
+	err := e.pool.QueryRow(ctx, `select count(*), coalesce(max(delivered_at), now()),
+			(select count(*) from delivery_attempts)
+		from notifications where status = 'delivered'`).Scan(&delivered, &last, &attempts)
+	if err != nil {
+		return fmt.Errorf("count deliveries: %w", err)
+	}
+	r.Missing = r.N - delivered
+	r.Errors += r.Missing
+	if d := last.Sub(t0).Seconds(); d > 0 {
+		r.Throughput = float64(delivered) / d
+	}
+	total, distinct, invalid := s.Stats()
+	r.Duplicates = total - distinct
+	if attempts > delivered {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d delivery attempts for %d deliveries", attempts, delivered))
+	}
+	if invalid > 0 {
+		r.Errors += invalid
+		r.Notes = append(r.Notes, fmt.Sprintf("%d webhooks with a bad signature", invalid))
+	}
+	lat, err := latencies(ctx, e, "delivered_at - created_at")
+	if err != nil {
+		return err
+	}
+	r.Latency = lat
+	r.Stages = map[string]stats.Latency{}
+	for name, expr := range map[string]string{
+		"created→sending (commit, XADD, stream read, dispatch)": "sending_at - created_at",
+		"sending→delivered (webhook, record)":                   "delivered_at - sending_at",
+	} {
+		if r.Stages[name], err = latencies(ctx, e, expr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// latencies summarises expr, an interval, over the delivered notifications.
+func latencies(ctx context.Context, e *runEnv, expr string) (stats.Latency, error) {
+	rows, err := e.pool.Query(ctx, "select extract(epoch from "+expr+")::float8 from notifications where status = 'delivered'")
+	if err != nil {
+		return stats.Latency{}, fmt.Errorf("read latencies: %w", err)
+	}
+	defer rows.Close()
+	var ds []time.Duration
+	for rows.Next() {
+		var s float64
+		if err := rows.Scan(&s); err != nil {
+			return stats.Latency{}, err
+		}
+		ds = append(ds, time.Duration(s*float64(time.Second)))
+	}
+	return stats.Latencies(ds), rows.Err()
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configures a bench run. Every field has a flag; -quick changes the defaults of the
+// sizes to a run of a couple of minutes.
+type Options struct {
+	// DatabaseURL names the PostgreSQL server and the database the bench works in; it is
+	// created when missing, and each run works in a schema of its own, dropped afterwards.
+	// It may hold a password, so the report shows it redacted.
+	DatabaseURL string `json:"-"`
+	// RedisURL names the Redis server; each run's keys share a prefix, deleted afterwards.
+	RedisURL string `json:"-"`
+	// N is the number of notifications of each ingest and end-to-end run; DrainN of each
+	// drain run (old stack and Pulse's deliver path).
+	N, DrainN int
+	// Reps is how many times each scenario runs; repetitions are interleaved.
+	Reps int
+	// Quick marks a short run, and the report says so.
+	Quick bool
+	// Only runs the scenarios whose names start with one of these prefixes (all when empty).
+	Only []string
+	// Out is where REPORT.md and results.json are written; Profiles where the pprof files go.
+	// Empty means bench/ and bench/profiles/ in the module.
+	Out, Profiles string
+	// ProfileRep is the repetition during which the functions are profiled (0: none).
+	ProfileRep int
+
+	// IngestConcurrency are the concurrencies of the single-event ingest runs.
+	IngestConcurrency []int
+	// PacedRate is the request rate of the open-loop latency run (0 skips it).
+	PacedRate float64
+	// BatchSizes are the batch sizes of the batch ingest runs; BatchConcurrency how many batch
+	// requests are in flight.
+	BatchSizes       []int
+	BatchConcurrency int
+	// E2EConcurrency is the load generator's concurrency in the end-to-end runs.
+	E2EConcurrency int
+	// SinkDelays are the webhook sink's answer delays of the end-to-end and drain runs.
+	SinkDelays []time.Duration
+	// DrainConcurrency is the concurrency of the Celery worker (prefork processes) and of
+	// Pulse's stream source in the drain runs.
+	DrainConcurrency int
+	// Python runs the Celery worker; it must have Debian's python3-celery.
+	Python string
+	// Install lets the bench install the old stack's packages with apt-get when it runs as
+	// root and they are missing.
+	Install bool
+	// ScrapeRows are the table sizes the metrics function is scraped at (none: skip).
+	ScrapeRows []int
+	// Scrapes is how many scrapes each scrape run times.
+	Scrapes int
+	// LogLevel is the functions' PULSE_LOG_LEVEL.
+	LogLevel string
+	// Timeout bounds one run of one scenario.
+	Timeout time.Duration
+	// Render, when set, names a results.json to write REPORT.md from, without running.
+	Render string `json:"-"`
+}
+
+// defaultOptions are the options of a full run.
+func defaultOptions() Options {
+	return Options{
+		DatabaseURL:       defaultDatabaseURL(),
+		RedisURL:          envOr("PULSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		N:                 20000,
+		DrainN:            5000,
+		Reps:              3,
+		ProfileRep:        -1, // the last
+		IngestConcurrency: []int{8, 64},
+		PacedRate:         5000,
+		BatchSizes:        []int{100, 1000},
+		BatchConcurrency:  4,
+		E2EConcurrency:    64,
+		SinkDelays:        []time.Duration{0, 10 * time.Millisecond},
+		DrainConcurrency:  8,
+		Python:            "/usr/bin/python3",
+		Install:           true,
+		ScrapeRows:        []int{1_000_000, 10_000_000},
+		Scrapes:           20,
+		LogLevel:          "info",
+		Timeout:           5 * time.Minute,
+	}
+}
+
+// defaultDatabaseURL is PULSE_BENCH_DATABASE_URL, or the database pulse_bench on the local
+// server as the current user, as scripts/datastores.sh sets it up.
+func defaultDatabaseURL() string {
+	if v := os.Getenv("PULSE_BENCH_DATABASE_URL"); v != "" {
+		return v
+	}
+	name := "postgres"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return "postgres://" + name + "@127.0.0.1:5432/pulse_bench?sslmode=disable"
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string) (Options, error) {
+	o := defaultOptions()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nMeasures Pulse beside its baselines and writes bench/REPORT.md and bench/results.json.\n\n")
+		fs.PrintDefaults()
+	}
+	quick := fs.Bool("quick", false, "a short run: N=2000, drain N=1000, scrape at 100k rows (sizes given as flags still win)")
+	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the bench database (created when missing; env PULSE_BENCH_DATABASE_URL)")
+	fs.StringVar(&o.RedisURL, "redis-url", o.RedisURL, "Redis URL (env PULSE_BENCH_REDIS_URL)")
+	fs.IntVar(&o.N, "n", o.N, "notifications per ingest and end-to-end run")
+	fs.IntVar(&o.DrainN, "drain-n", o.DrainN, "notifications per drain run (Celery and Pulse deliver)")
+	fs.IntVar(&o.Reps, "reps", o.Reps, "repetitions of each scenario, interleaved")
+	only := fs.String("only", "", "comma-separated scenario name prefixes to run (e.g. ingest,naive,startup)")
+	fs.StringVar(&o.Out, "out", o.Out, "directory for REPORT.md and results.json (default: bench/ in the module)")
+	fs.StringVar(&o.Profiles, "profiles", o.Profiles, "directory for pprof files (default: bench/profiles/ in the module)")
+	fs.IntVar(&o.ProfileRep, "profile-rep", o.ProfileRep, "repetition to profile the functions in (-1: the last, 0: none)")
+	ingestC := fs.String("ingest-concurrency", joinInts(o.IngestConcurrency), "concurrencies of single-event ingest")
+	fs.Float64Var(&o.PacedRate, "paced-rate", o.PacedRate, "requests/s of the open-loop ingest latency run (0: skip)")
+	batches := fs.String("batch-sizes", joinInts(o.BatchSizes), "batch sizes of batch ingest")
+	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "batch requests in flight")
+	fs.IntVar(&o.E2EConcurrency, "e2e-concurrency", o.E2EConcurrency, "load generator concurrency in end-to-end runs")
+	delays := fs.String("sink-delays", "0s,10ms", "webhook sink answer delays")
+	fs.IntVar(&o.DrainConcurrency, "drain-concurrency", o.DrainConcurrency, "Celery prefork processes and Pulse stream-source concurrency in drain runs")
+	fs.StringVar(&o.Python, "python", o.Python, "Python with Debian's python3-celery")
+	fs.BoolVar(&o.Install, "install", o.Install, "install python3-celery and friends with apt-get when missing (as root)")
+	rows := fs.String("scrape-rows", joinInts(o.ScrapeRows), "table sizes to scrape the metrics function at (empty: skip)")
+	fs.IntVar(&o.Scrapes, "scrapes", o.Scrapes, "scrapes timed per scrape run")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "the functions' PULSE_LOG_LEVEL")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on one run of one scenario")
+	fs.StringVar(&o.Render, "render", "", "only write REPORT.md again from this results.json (no run)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		o.Quick = true
+		if !set["n"] {
+			o.N = 2000
+		}
+		if !set["drain-n"] {
+			o.DrainN = 1000
+		}
+		if !set["scrape-rows"] {
+			*rows = "100000"
+		}
+		if !set["scrapes"] {
+			o.Scrapes = 5
+		}
+	}
+	var err error
+	if o.IngestConcurrency, err = parseInts(*ingestC); err != nil {
+		return o, fmt.Errorf("-ingest-concurrency: %w", err)
+	}
+	if o.BatchSizes, err = parseInts(*batches); err != nil {
+		return o, fmt.Errorf("-batch-sizes: %w", err)
+	}
+	if o.ScrapeRows, err = parseInts(*rows); err != nil {
+		return o, fmt.Errorf("-scrape-rows: %w", err)
+	}
+	o.SinkDelays = nil
+	for _, d := range splitList(*delays) {
+		v, err := time.ParseDuration(d)
+		if err != nil {
+			return o, fmt.Errorf("-sink-delays: %w", err)
+		}
+		o.SinkDelays = append(o.SinkDelays, v)
+	}
+	o.Only = splitList(*only)
+	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.DrainConcurrency < 1 {
+		return o, fmt.Errorf("-n, -drain-n, -reps and the concurrencies must be positive")
+	}
+	if o.ProfileRep < 0 {
+		o.ProfileRep = o.Reps
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		v, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func joinInts(vs []int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+// selected reports whether the scenario named name is to run.
+func (o Options) selected(name string) bool {
+	if len(o.Only) == 0 {
+		return true
+	}
+	for _, p := range o.Only {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,641 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pulse-knative/pulse/bench/pgstat"
+	"github.com/pulse-knative/pulse/bench/profile"
+	"github.com/pulse-knative/pulse/bench/stats"
+)
+
+// ProcessSummary is one process's figures over a scenario's repetitions.
+type ProcessSummary struct {
+	Name       string       `json:"name"`
+	Role       string       `json:"role"`
+	PeakRSSMB  stats.Spread `json:"peak_rss_mb"`
+	SumRSSMB   stats.Spread `json:"sum_peak_rss_mb"`
+	Processes  int          `json:"processes"`
+	CPUPer1000 stats.Spread `json:"cpu_seconds_per_1000"`
+	ReadyMS    stats.Spread `json:"ready_ms"`
+	// CPUShare is the median part of the machine's cores the process used over the window.
+	CPUShare float64 `json:"cpu_share"`
+}
+
+// Summary is one scenario over its repetitions.
+type Summary struct {
+	Scenario string `json:"scenario"`
+	Group    string `json:"group"`
+	Title    string `json:"title"`
+	Unit     string `json:"unit"`
+	Baseline string `json:"baseline,omitempty"`
+	Target   string `json:"target,omitempty"`
+	// Skipped says why the scenario did not run.
+	Skipped string `json:"skipped,omitempty"`
+	// Failures are the errors of repetitions that failed.
+	Failures []string `json:"failures,omitempty"`
+	Runs     int      `json:"runs"`
+	N        int      `json:"n"`
+
+	Throughput stats.Spread `json:"throughput_per_s"`
+	P50        stats.Spread `json:"p50_ms"`
+	P90        stats.Spread `json:"p90_ms"`
+	P99        stats.Spread `json:"p99_ms"`
+	CPUPer1000 stats.Spread `json:"cpu_seconds_per_1000"`
+	// The parts of CPUPer1000 outside the processes, per 1000 notifications.
+	PGBackendPer1000    stats.Spread     `json:"postgres_backend_cpu_per_1000"`
+	PGBackgroundPer1000 stats.Spread     `json:"postgres_background_cpu_per_1000"`
+	RedisPer1000        stats.Spread     `json:"redis_cpu_per_1000"`
+	HarnessPer1000      stats.Spread     `json:"harness_cpu_per_1000"`
+	MachineBusy         stats.Spread     `json:"machine_busy"`
+	Errors              int              `json:"errors"`
+	Duplicates          int              `json:"duplicates"`
+	Missing             int              `json:"missing"`
+	Processes           []ProcessSummary `json:"processes"`
+	// Postgres are the wait states of the bench database's backends and of the server's
+	// background processes, averaged over the repetitions.
+	PGStates   []pgstat.Share `json:"postgres_states"`
+	PGBGStates []pgstat.Share `json:"postgres_background_states"`
+	// BaselineThroughput is the baseline's median; Ratio this scenario's median over it.
+	BaselineThroughput float64 `json:"baseline_throughput_per_s,omitempty"`
+	Ratio              float64 `json:"ratio,omitempty"`
+	// Met is whether the target is met (nil: no target, or not measured).
+	Met *bool `json:"met,omitempty"`
+	// Profiles are the profiled repetition's.
+	Profiles map[string]profile.Summary `json:"profiles,omitempty"`
+	Extra    map[string]stats.Spread    `json:"extra,omitempty"`
+	Stages   map[string]stats.Spread    `json:"stage_p99_ms,omitempty"`
+	Notes    []string                   `json:"notes,omitempty"`
+}
+
+// summarise sums each scenario's runs up, in the scenarios' order.
+func summarise(scenarios []scenario, runs []Run, failures map[string][]string, cores int) []*Summary {
+	byName := map[string]*Summary{}
+	var out []*Summary
+	for _, sc := range scenarios {
+		s := &Summary{Scenario: sc.Name, Group: sc.Group, Title: sc.Title, Unit: sc.Unit, Baseline: sc.Baseline,
+			Target: sc.Target, Skipped: sc.skip, Failures: failures[sc.Name]}
+		var rs []Run
+		for _, r := range runs {
+			if r.Scenario == sc.Name {
+				rs = append(rs, r)
+			}
+		}
+		fill(s, rs, cores)
+		byName[sc.Name] = s
+		out = append(out, s)
+	}
+	for i, sc := range scenarios {
+		s := out[i]
+		if b, ok := byName[sc.Baseline]; ok && b.Runs > 0 && s.Runs > 0 && b.Throughput.Median > 0 {
+			s.BaselineThroughput = b.Throughput.Median
+			s.Ratio = s.Throughput.Median / b.Throughput.Median
+		}
+		if sc.Check != nil && s.Runs > 0 {
+			met := sc.Check(s)
+			s.Met = &met
+		}
+	}
+	return out
+}
+
+func fill(s *Summary, rs []Run, cores int) {
+	s.Runs = len(rs)
+	if len(rs) == 0 {
+		return
+	}
+	s.N = rs[0].N
+	col := func(f func(r Run) float64) stats.Spread {
+		vs := make([]float64, len(rs))
+		for i, r := range rs {
+			vs[i] = f(r)
+		}
+		return stats.Of(vs)
+	}
+	per1000 := func(f func(r Run) float64) stats.Spread {
+		return col(func(r Run) float64 {
+			if r.N == 0 {
+				return 0
+			}
+			return f(r) * 1000 / float64(r.N)
+		})
+	}
+	s.Throughput = col(func(r Run) float64 { return r.Throughput })
+	s.P50 = col(func(r Run) float64 { return r.Latency.P50 })
+	s.P90 = col(func(r Run) float64 { return r.Latency.P90 })
+	s.P99 = col(func(r Run) float64 { return r.Latency.P99 })
+	s.CPUPer1000 = col(func(r Run) float64 { return r.CPUPer1000 })
+	s.PGBackendPer1000 = per1000(func(r Run) float64 { return r.PostgresBackendCPU })
+	s.PGBackgroundPer1000 = per1000(func(r Run) float64 { return r.PostgresBackgroundCPU })
+	s.RedisPer1000 = per1000(func(r Run) float64 { return r.RedisCPU })
+	s.HarnessPer1000 = per1000(func(r Run) float64 { return r.Harness.CPUSeconds })
+	s.MachineBusy = col(func(r Run) float64 { return r.MachineBusy })
+	for _, r := range rs {
+		s.Errors += r.Errors
+		s.Duplicates += r.Duplicates
+		s.Missing += r.Missing
+		for _, n := range r.Notes {
+			if !slices.Contains(s.Notes, n) {
+				s.Notes = append(s.Notes, n)
+			}
+		}
+		if r.Profiled && len(r.Profiles) > 0 {
+			s.Profiles = r.Profiles
+		}
+		if r.FirstError != "" {
+			note := "first error: " + r.FirstError
+			if !slices.Contains(s.Notes, note) {
+				s.Notes = append(s.Notes, note)
+			}
+		}
+	}
+	// Processes, by name, in the first run's order.
+	for _, p0 := range rs[0].Processes {
+		ps := ProcessSummary{Name: p0.Name, Role: p0.Role, Processes: p0.Processes}
+		pick := func(f func(p ProcessFigures, r Run) float64) stats.Spread {
+			var vs []float64
+			for _, r := range rs {
+				for _, p := range r.Processes {
+					if p.Name == p0.Name {
+						vs = append(vs, f(p, r))
+					}
+				}
+			}
+			return stats.Of(vs)
+		}
+		ps.PeakRSSMB = pick(func(p ProcessFigures, _ Run) float64 { return p.PeakRSSMB })
+		ps.SumRSSMB = pick(func(p ProcessFigures, _ Run) float64 { return p.SumPeakRSSMB })
+		ps.CPUPer1000 = pick(func(p ProcessFigures, _ Run) float64 { return p.CPUPer1000 })
+		ps.ReadyMS = pick(func(p ProcessFigures, _ Run) float64 { return p.ReadyMS })
+		ps.CPUShare = pick(func(p ProcessFigures, r Run) float64 {
+			if r.WallSeconds == 0 {
+				return 0
+			}
+			return p.CPUSeconds / (r.WallSeconds * float64(cores))
+		}).Median
+		s.Processes = append(s.Processes, ps)
+	}
+	// Wait states, averaged over the runs.
+	s.PGStates = meanShares(rs, func(r Run) []pgstat.Share { return r.Postgres.States })
+	s.PGBGStates = meanShares(rs, func(r Run) []pgstat.Share { return r.Postgres.Background })
+	extras := map[string][]float64{}
+	for _, r := range rs {
+		for k, v := range r.Extra {
+			extras[k] = append(extras[k], v)
+		}
+	}
+	if len(extras) > 0 {
+		s.Extra = map[string]stats.Spread{}
+		for k, vs := range extras {
+			s.Extra[k] = stats.Of(vs)
+		}
+	}
+	stages := map[string][]float64{}
+	for _, r := range rs {
+		for k, v := range r.Stages {
+			stages[k] = append(stages[k], v.P99)
+		}
+	}
+	if len(stages) > 0 {
+		s.Stages = map[string]stats.Spread{}
+		for k, vs := range stages {
+			s.Stages[k] = stats.Of(vs)
+		}
+	}
+}
+
+func meanShares(rs []Run, get func(Run) []pgstat.Share) []pgstat.Share {
+	frac, backends := map[string]float64{}, map[string]float64{}
+	for _, r := range rs {
+		for _, sh := range get(r) {
+			frac[sh.State] += sh.Fraction / float64(len(rs))
+			backends[sh.State] += sh.Backends / float64(len(rs))
+		}
+	}
+	out := make([]pgstat.Share, 0, len(frac))
+	for k, f := range frac {
+		out = append(out, pgstat.Share{State: k, Fraction: f, Backends: backends[k]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Fraction != out[j].Fraction {
+			return out[i].Fraction > out[j].Fraction
+		}
+		return out[i].State < out[j].State
+	})
+	return out
+}
+
+// Report is everything a bench run writes to results.json.
+type Report struct {
+	Generated time.Time `json:"generated"`
+	Command   string    `json:"command"`
+	Quick     bool      `json:"quick"`
+	Options   Options   `json:"options"`
+	// DatabaseURL and RedisURL are the datastores, passwords redacted.
+	DatabaseURL string `json:"database_url"`
+	RedisURL    string `json:"redis_url"`
+	// ProfileDir is where the profiles went, relative to the module when inside it.
+	ProfileDir string     `json:"profile_dir"`
+	Machine    Machine    `json:"machine"`
+	Summaries  []*Summary `json:"summaries"`
+	Runs       []Run      `json:"runs"`
+	Duration   float64    `json:"duration_seconds"`
+}
+
+// writeMarkdown writes REPORT.md.
+func writeMarkdown(w io.Writer, rep *Report) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("# Pulse benchmark report\n\n")
+	if rep.Quick {
+		p("> **QUICK MODE — not the figures of record.** N=%d per ingest and end-to-end run, %d per drain run, %d repetitions, on a machine that may have been busy with other work (load average %s at the start). Run `make bench` (or `go run ./bench`) on a quiet machine for the full report.\n\n",
+			rep.Options.N, rep.Options.DrainN, rep.Options.Reps, rep.Machine.LoadAverage)
+	}
+	p("Generated %s by `%s` in %s; commit %s. Each scenario ran %d times, interleaved (every scenario once, then again); figures are medians with min–max. The functions were profiled during repetition %d (CPU profile at 100 Hz, block profile at one sample per 10 µs blocked).\n\n",
+		rep.Generated.UTC().Format(time.RFC3339), rep.Command, time.Duration(rep.Duration*float64(time.Second)).Round(time.Second),
+		rep.Machine.Commit, rep.Options.Reps, rep.Options.ProfileRep)
+
+	m := rep.Machine
+	p("## Machine and versions\n\n| | |\n|---|---|\n")
+	p("| cores, memory | %d, %.1f GB |\n| CPU | %s |\n| kernel | %s |\n| load average at start | %s |\n", m.Cores, m.MemoryGB, m.CPU, m.Kernel, m.LoadAverage)
+	p("| Go | %s |\n| PostgreSQL | %s |\n", m.Go, m.Postgres)
+	var settings []string
+	for _, k := range pgSettings {
+		if v, ok := m.PGSettings[k]; ok {
+			settings = append(settings, fmt.Sprintf("%s=%s", k, v))
+		}
+	}
+	p("| PostgreSQL settings | %s |\n| Redis | %s |\n| Python, Celery | %s, %s |\n", strings.Join(settings, ", "), m.Redis, orDash(m.Python), orDash(m.Celery))
+	var sizes []string
+	for _, c := range commands {
+		if v, ok := m.BinaryMB[c.name]; ok {
+			sizes = append(sizes, fmt.Sprintf("%s %.1f", c.name, v))
+		}
+	}
+	p("| binary sizes, MB (`-trimpath -ldflags=-s -w`, as ko.yaml) | %s |\n\n", strings.Join(sizes, ", "))
+
+	p("## Headline\n\n")
+	p("Throughput is notifications per second (accepted by ingest, or delivered), median of the repetitions (min–max). The ratio divides by the baseline's median from the same run. CPU-s/1000 is CPU-seconds per 1000 notifications of everything the system under test used: its processes, PostgreSQL (backends and background) and Redis, not the bench's load generator or sink. RSS is the largest peak (VmHWM) of one process.\n\n")
+	p("| scenario | N | throughput | baseline | ratio | p50 / p90 / p99 ms | CPU-s/1000 | peak RSS MB | errors / dups | target |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range rep.Summaries {
+		if s.Scenario == "startup" || strings.HasPrefix(s.Scenario, "scrape-") {
+			continue
+		}
+		if s.Runs == 0 {
+			p("| %s | | not run: %s | | | | | | | %s |\n", s.Scenario, oneLine(firstOf(s.Skipped, strings.Join(s.Failures, "; "))), s.Target)
+			continue
+		}
+		base, ratio := "", ""
+		if s.Ratio > 0 {
+			base, ratio = fmt.Sprintf("%.0f", s.BaselineThroughput), fmt.Sprintf("%.2f×", s.Ratio)
+		}
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %d / %d | %s |\n", s.Scenario, s.N, spread0(s.Throughput), base, ratio,
+			latencyCell(s), spread2(s.CPUPer1000), rssCell(s), s.Errors, s.Duplicates, targetCell(s))
+	}
+	p("\n")
+	targets(w, rep.Summaries)
+	for _, s := range rep.Summaries {
+		if s.Scenario == "startup" {
+			startupTable(w, s)
+		}
+	}
+	for _, s := range rep.Summaries {
+		if strings.HasPrefix(s.Scenario, "scrape-") {
+			scrapeRow(w, s)
+		}
+	}
+
+	p("## What bounds each figure\n\n")
+	p("For each scenario: how busy the machine's cores were and who used them (the process's CPU time over the window's wall time times the cores), what the bench database's PostgreSQL backends were doing when sampled every 25 ms (`pg_stat_activity`: running on CPU, waiting on a named wait event, or idle waiting for their client), and, from the profiled repetition, where each function's CPU time went. `idle` backends wait for the application; `IO:WALSync` / `LWLock:WALWrite` are commits waiting for the WAL flush (`synchronous_commit=%s`).\n\n",
+		m.PGSettings["synchronous_commit"])
+	for _, s := range rep.Summaries {
+		if s.Runs == 0 || s.Scenario == "startup" {
+			continue
+		}
+		bounds(w, s, m.Cores)
+	}
+	p("## Notes\n\n")
+	p("- Every run gets a fresh schema (migrated before the processes start) and Redis key prefix, dropped afterwards; processes are started fresh for every run, so peak RSS is per run.\n")
+	p("- Ingest runs send %d warm-up requests (not measured) before the window opens. The naive baselines run inside the bench process (pgx and go-redis, no HTTP); their CPU is the bench process's.\n", warmup(rep.Options.N))
+	p("- End to end: the window opens before the first POST and closes when every notification is `delivered` in PostgreSQL; throughput is N over (last `delivered_at` − first POST); latency is `delivered_at − created_at` per notification.\n")
+	p("- Drain runs: the queue (Redis list for Celery, stream for Pulse) holds all N before the consumer starts; the window opens at the first delivery, so start-up (seconds for Python) is not counted; throughput is (N−1) over (last − first `delivered_at`). The Celery task uses raw psycopg2 and one keep-alive `requests.Session` per process (the old system used the Django ORM: slower), and signs each webhook as Pulse does, since the sink verifies signatures.\n")
+	p("- PostgreSQL's background processes (WAL writer, checkpointer) and Redis serve every user of the shared servers: other work on the machine during a run is counted in them.\n")
+	p("- Profiles: `%s/<scenario>/<process>.{cpu,block}.pprof` (not committed); open with `go tool pprof -http=: <file>`. Block profiles leave out the goroutines of idle keep-alive connections (`net/http.(*persistConn).writeLoop`).\n", rep.ProfileDir)
+	for _, s := range rep.Summaries {
+		for _, f := range s.Failures {
+			p("- `%s` failed: %s\n", s.Scenario, oneLine(f))
+		}
+		if s.Skipped != "" {
+			p("- `%s` skipped: %s\n", s.Scenario, oneLine(s.Skipped))
+		}
+	}
+}
+
+// targets writes the issue's targets beside this run's figures.
+func targets(w io.Writer, sums []*Summary) {
+	by := map[string]*Summary{}
+	for _, s := range sums {
+		if s.Runs > 0 {
+			by[s.Scenario] = s
+		}
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	type row struct{ target, figure, verdict string }
+	var rows []row
+	if s := by["ingest-single-c64"]; s != nil {
+		rows = append(rows, row{"ingest single-event ≥ 10,000/s at concurrency 64, ≈ 2.5× the naive limit",
+			fmt.Sprintf("%.0f/s, %.2f× naive (%.0f/s)", s.Throughput.Median, s.Ratio, s.BaselineThroughput), verdict(s.Met != nil && *s.Met)})
+	}
+	for _, s := range sums {
+		if strings.HasPrefix(s.Scenario, "ingest-paced-") && s.Runs > 0 {
+			rows = append(rows, row{"ingest p99 ≤ 25 ms at 5,000/s",
+				fmt.Sprintf("p99 %.1f ms at %.0f/s sent (%s)", s.P99.Median, s.Throughput.Median, strings.TrimPrefix(s.Scenario, "ingest-")), verdict(s.Met != nil && *s.Met)})
+		}
+	}
+	var best *Summary
+	for _, s := range sums {
+		if strings.HasPrefix(s.Scenario, "ingest-batch-") && s.Runs > 0 && (best == nil || s.Throughput.Median > best.Throughput.Median) {
+			best = s
+		}
+	}
+	if best != nil {
+		rows = append(rows, row{"ingest batch ≥ 40,000/s", fmt.Sprintf("%.0f/s (%s)", best.Throughput.Median, best.Scenario), verdict(best.Throughput.Median >= 40000)})
+	}
+	if s := by["e2e-sink-0ms"]; s != nil {
+		rows = append(rows, row{"end to end ≥ 4,000 delivered/s", fmt.Sprintf("%.0f/s", s.Throughput.Median), verdict(s.Throughput.Median >= 4000)})
+		if s.Ratio > 0 {
+			rows = append(rows, row{"end to end ≥ 4× the Celery worker's rate", fmt.Sprintf("%.2f× (Celery %.0f/s)", s.Ratio, s.BaselineThroughput), verdict(s.Ratio >= 4)})
+		}
+	}
+	if s := by["drain-pulse-sink-0ms"]; s != nil && s.Ratio > 0 {
+		rows = append(rows, row{"deliver path ≥ 4× Celery, same concurrency, pre-filled queue", fmt.Sprintf("%.2f× (%.0f/s vs %.0f/s)", s.Ratio, s.Throughput.Median, s.BaselineThroughput), verdict(s.Ratio >= 4)})
+	}
+	var rss float64
+	var where string
+	for _, s := range sums {
+		if s.Scenario == "startup" || s.Runs == 0 {
+			continue
+		}
+		for _, p := range s.Processes {
+			if p.Role == "sut" && p.Name != "celery-worker" && p.PeakRSSMB.Max > rss {
+				rss, where = p.PeakRSSMB.Max, fmt.Sprintf("%s in %s", p.Name, s.Scenario)
+			}
+		}
+	}
+	if rss > 0 {
+		rows = append(rows, row{"each function ≤ 50 MB RSS under load", fmt.Sprintf("largest peak %.1f MB (%s)", rss, where), verdict(rss <= 50)})
+	}
+	if s := by["startup"]; s != nil {
+		var worst ProcessSummary
+		for _, p := range s.Processes {
+			if p.ReadyMS.Median >= worst.ReadyMS.Median {
+				worst = p
+			}
+		}
+		rows = append(rows, row{"ready within 100 ms of starting", fmt.Sprintf("slowest median %.0f ms (%s)", worst.ReadyMS.Median, worst.Name), verdict(worst.ReadyMS.Median <= 100)})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "### Targets (issue 6), from this run\n\n| target | this run (medians) | |\n|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.target, r.figure, r.verdict)
+	}
+	fmt.Fprintln(w)
+}
+
+func startupTable(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "### Start-up\n\n%s; %d repetitions. Target: ready within 100 ms.\n\n| process | ready ms, median (min–max) | RSS at ready MB |\n|---|---:|---:|\n", s.Title, s.Runs)
+	for _, p := range s.Processes {
+		fmt.Fprintf(w, "| %s | %s | %.1f |\n", p.Name, spread1(p.ReadyMS), p.PeakRSSMB.Median)
+	}
+	for _, f := range s.Failures {
+		fmt.Fprintf(w, "\nfailed: %s\n", oneLine(f))
+	}
+	fmt.Fprintln(w)
+}
+
+func scrapeRow(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "### Metrics scrape, %s\n\n", strings.TrimPrefix(s.Scenario, "scrape-"))
+	if s.Runs == 0 {
+		fmt.Fprintf(w, "Not run: %s\n\n", oneLine(firstOf(s.Skipped, strings.Join(s.Failures, "; "))))
+		return
+	}
+	fmt.Fprintf(w, "%s. Scrape latency p50 / p90 / p99: %s ms; CPU per scrape: %s ms (metrics function %s, PostgreSQL backends %s); errors %d.",
+		s.Title, latencyCell(s), spread1(s.CPUPer1000), cpuOf(s, "metrics"), spread1(s.PGBackendPer1000), s.Errors)
+	if e, ok := s.Extra["first_scrape_ms"]; ok {
+		fmt.Fprintf(w, " First scrape after the fill (rolling up the fill's count changes): %s ms.", spread0(e))
+	}
+	if e, ok := s.Extra["fill_seconds"]; ok {
+		fmt.Fprintf(w, " Filling the table took %.0f s.", e.Median)
+	}
+	fmt.Fprint(w, "\n\n")
+}
+
+func cpuOf(s *Summary, name string) string {
+	for _, p := range s.Processes {
+		if p.Name == name {
+			return spread1(p.CPUPer1000)
+		}
+	}
+	return "–"
+}
+
+// bounds writes what the measurements say bounds a scenario's figure.
+func bounds(w io.Writer, s *Summary, cores int) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("### %s\n\n%s.\n\n", s.Scenario, s.Title)
+	busy := s.MachineBusy.Median
+	var users []string
+	for _, ps := range s.Processes {
+		users = append(users, fmt.Sprintf("%s %.0f%%", ps.Name, 100*ps.CPUShare))
+	}
+	if s.Throughput.Median > 0 && s.N > 0 {
+		wallPer1000 := 1000 / s.Throughput.Median
+		share := func(sp stats.Spread) float64 { return 100 * sp.Median / (wallPer1000 * float64(cores)) }
+		users = append(users, fmt.Sprintf("PostgreSQL backends %.0f%%", share(s.PGBackendPer1000)),
+			fmt.Sprintf("PostgreSQL background %.0f%%", share(s.PGBackgroundPer1000)),
+			fmt.Sprintf("Redis %.0f%%", share(s.RedisPer1000)),
+			fmt.Sprintf("bench process (load generator, sink%s) %.0f%%", map[bool]string{true: ", naive loop", false: ""}[strings.HasPrefix(s.Scenario, "naive")], share(s.HarnessPer1000)))
+	}
+	ours := 0.0
+	for _, ps := range s.Processes {
+		ours += ps.CPUShare
+	}
+	if s.Throughput.Median > 0 && s.N > 0 {
+		wallPer1000 := 1000 / s.Throughput.Median
+		ours += (s.PGBackendPer1000.Median + s.PGBackgroundPer1000.Median + s.RedisPer1000.Median + s.HarnessPer1000.Median) / (wallPer1000 * float64(cores))
+	}
+	if other := busy - ours; other > 0.05 {
+		users = append(users, fmt.Sprintf("**other work on the machine %.0f%%**", 100*other))
+	}
+	verdict := "the cores were not saturated: time went to waiting (see PostgreSQL's states below)"
+	if busy >= 0.9 {
+		verdict = "**CPU-bound**: the machine's cores were saturated"
+	} else if busy >= 0.75 {
+		verdict = "close to CPU-bound"
+	}
+	p("- Machine %.0f%% busy (median; %s). Of all cores: %s.\n", 100*busy, verdict, strings.Join(users, ", "))
+	if len(s.PGStates) > 0 {
+		var st []string
+		for _, sh := range s.PGStates[:min(6, len(s.PGStates))] {
+			st = append(st, fmt.Sprintf("%s %.0f%% (%.1f backends)", sh.State, 100*sh.Fraction, sh.Backends))
+		}
+		p("- PostgreSQL backends of the bench database: %s.\n", strings.Join(st, ", "))
+	}
+	if len(s.PGBGStates) > 0 {
+		var st []string
+		for _, sh := range s.PGBGStates {
+			// "Activity:...Main" is a background process's idle wait for work.
+			if sh.Backends < 0.05 || strings.Contains(sh.State, " Activity:") || strings.HasSuffix(sh.State, "CheckpointWriteDelay") {
+				continue
+			}
+			st = append(st, fmt.Sprintf("%s %.1f", sh.State, sh.Backends))
+		}
+		if len(st) > 0 {
+			p("- PostgreSQL background processes (mean number in each state): %s.\n", strings.Join(st, ", "))
+		}
+	}
+	var stages []string
+	for k := range s.Stages {
+		stages = append(stages, k)
+	}
+	sort.Strings(stages)
+	for _, k := range stages {
+		p("- p99 of stage %s: %s ms.\n", k, spread1(s.Stages[k]))
+	}
+	var names []string
+	for k := range s.Profiles {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		prof := s.Profiles[k]
+		if strings.HasSuffix(k, ".cpu") {
+			p("- `%s` CPU profile (%s of samples): areas %s; by Pulse frame %s; hottest functions %s.\n", k,
+				prof.Total.Round(10*time.Millisecond), entryList(prof.Areas, 7, 1), entryList(prof.Pulse, 6, 2), entryList(prof.Flat, 5, 2))
+		} else {
+			p("- `%s` block profile (%s blocked in total, summed over goroutines): waiting at %s.\n", k, prof.Total.Round(time.Millisecond), entryList(busySites(prof.Sites), 5, 2))
+		}
+	}
+	for _, n := range s.Notes {
+		p("- note: %s\n", oneLine(n))
+	}
+	p("\n")
+}
+
+// busySites leaves out the goroutines of idle keep-alive connections, which wait in
+// net/http's connection loops the whole run whatever the load.
+func busySites(es []profile.Entry) []profile.Entry {
+	var out []profile.Entry
+	for _, e := range es {
+		if e.Name == "net/http.(*persistConn).writeLoop" || e.Name == "net/http.(*persistConn).readLoop" {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func entryList(es []profile.Entry, n int, minPercent float64) string {
+	var out []string
+	for _, e := range es {
+		if len(out) == n || e.Percent < minPercent {
+			break
+		}
+		out = append(out, fmt.Sprintf("`%s` %.0f%%", e.Name, e.Percent))
+	}
+	if len(out) == 0 {
+		return "–"
+	}
+	return strings.Join(out, ", ")
+}
+
+func latencyCell(s *Summary) string {
+	if s.P50.Median == 0 && s.P99.Median == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s / %s", f1(s.P50.Median), f1(s.P90.Median), f1(s.P99.Median)) + fmt.Sprintf(" (p99 %s–%s)", f1(s.P99.Min), f1(s.P99.Max))
+}
+
+func rssCell(s *Summary) string {
+	var out []string
+	for _, p := range s.Processes {
+		v := p.PeakRSSMB.Max
+		if p.Processes > 1 {
+			out = append(out, fmt.Sprintf("%s %.0f (%d procs, %.0f in all)", p.Name, v, p.Processes, p.SumRSSMB.Max))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %.0f", p.Name, v))
+	}
+	if len(out) == 0 {
+		return "–"
+	}
+	return strings.Join(out, ", ")
+}
+
+func targetCell(s *Summary) string {
+	if s.Target == "" {
+		return ""
+	}
+	switch {
+	case s.Met == nil:
+		return s.Target
+	case *s.Met:
+		return s.Target + ": **met**"
+	default:
+		return s.Target + ": **missed**"
+	}
+}
+
+func spread0(s stats.Spread) string {
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", s.Median, s.Min, s.Max)
+}
+
+func spread1(s stats.Spread) string {
+	return fmt.Sprintf("%s (%s–%s)", f1(s.Median), f1(s.Min), f1(s.Max))
+}
+
+func spread2(s stats.Spread) string {
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", s.Median, s.Min, s.Max)
+}
+
+func f1(v float64) string {
+	if math.Abs(v) >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
+}
