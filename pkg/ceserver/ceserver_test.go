@@ -1,0 +1,98 @@
+package ceserver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"knative.dev/pkg/apis"
+
+	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/store"
+)
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		err  error
+		want int
+	}{
+		"field error":      {fmt.Errorf("parse: %w", apis.ErrMissingField("data.to")), http.StatusBadRequest},
+		"too large":        {fmt.Errorf("%w: limit", ceserver.ErrTooLarge), http.StatusRequestEntityTooLarge},
+		"unauthorized":     {ceserver.ErrUnauthorized, http.StatusUnauthorized},
+		"forbidden":        {fmt.Errorf("%w: source x", ceserver.ErrForbidden), http.StatusForbidden},
+		"not found":        {store.ErrNotFound, http.StatusNotFound},
+		"not cancellable":  {store.ErrNotCancellable, http.StatusConflict},
+		"unavailable":      {fmt.Errorf("insert: %w", store.ErrUnavailable), http.StatusServiceUnavailable},
+		"anything else":    {errors.New("boom"), http.StatusInternalServerError},
+		"wrapped database": {fmt.Errorf("commit: %w: %w", store.ErrUnavailable, errors.New("conn reset")), http.StatusServiceUnavailable},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, ceserver.Status(tc.err))
+		})
+	}
+}
+
+func TestWriteErrorHidesInternalErrors(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	ceserver.WriteError(rec, slog.New(slog.NewTextHandler(io.Discard, nil)), errors.New("password=hunter2"))
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.NotContains(t, rec.Body.String(), "hunter2")
+}
+
+func TestReadEventsBatchLimit(t *testing.T) {
+	t.Parallel()
+	event := `{"specversion":"1.0","id":"1","source":"s","type":"t"}`
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("["+event+","+event+","+event+"]"))
+	req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+	_, _, err := ceserver.ReadEvents(req, 1<<20, 2)
+	require.Equal(t, http.StatusBadRequest, ceserver.Status(err))
+	require.ErrorContains(t, err, "at most 2")
+}
+
+// TestServeDrains serves, answers the probes, and on cancel fails readiness while it drains,
+// then returns.
+func TestServeDrains(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := config.Server{ReadTimeout: time.Second, WriteTimeout: time.Second, ShutdownTimeout: 3 * time.Second}
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	go func() { done <- ceserver.ServeListener(ctx, ln, cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+
+	get := func(path string) int {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return get(ceserver.ReadyPath) == http.StatusOK }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, http.StatusOK, get(ceserver.LivePath))
+	require.Equal(t, http.StatusTeapot, get("/anything"))
+
+	cancel()
+	require.Eventually(t, func() bool { return get(ceserver.ReadyPath) == http.StatusServiceUnavailable }, 5*time.Second, 10*time.Millisecond,
+		"readiness fails while draining")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after draining")
+	}
+}
