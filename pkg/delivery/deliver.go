@@ -20,17 +20,19 @@ import (
 // Deliverer delivers the notifications of one priority. Concurrent deliveries share their
 // claim and record statements (group commit), so each costs a fraction of a commit.
 type Deliverer struct {
-	store       *store.Store
-	claims      *batch.Batcher[string, store.Claimed]
-	records     *batch.Batcher[store.Attempt, error]
-	providers   map[notification.Channel]channel.Provider
-	recorder    *observe.Recorder
-	logger      *slog.Logger
-	retry       config.Retry
-	lease       time.Duration
-	sendTimeout time.Duration
-	now         func() time.Time
-	jitter      func() float64
+	store   *store.Store
+	claims  *batch.Batcher[string, store.Claimed]
+	records *batch.Batcher[store.Attempt, error]
+	// observations shares Redis round trips for the metrics of concurrent deliveries.
+	observations *batch.Batcher[observe.Observation, struct{}]
+	providers    map[notification.Channel]channel.Provider
+	recorder     *observe.Recorder
+	logger       *slog.Logger
+	retry        config.Retry
+	lease        time.Duration
+	sendTimeout  time.Duration
+	now          func() time.Time
+	jitter       func() float64
 }
 
 // DelivererConfig configures a Deliverer.
@@ -74,6 +76,12 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	d.records = batch.New(context.Background(), d.store.RecordMany, size, workers)
 	d.claims.Start()
 	d.records.Start()
+	if d.recorder != nil {
+		d.observations = batch.New(context.Background(), func(ctx context.Context, obs []observe.Observation) ([]struct{}, error) {
+			return make([]struct{}, len(obs)), d.recorder.Record(ctx, obs...)
+		}, size, 1)
+		d.observations.Start()
+	}
 	return d
 }
 
@@ -81,6 +89,9 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 func (d *Deliverer) Close() {
 	d.claims.Stop()
 	d.records.Stop()
+	if d.observations != nil {
+		d.observations.Stop()
+	}
 }
 
 // Deliver claims the notification id, sends it and records what came of it. A notification
@@ -123,12 +134,14 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	}
 	logger.Info("delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
 		"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
-	if d.recorder != nil {
+	if d.observations != nil {
 		latency := d.now().Sub(n.CreatedAt)
 		if n.SendAt != nil && n.SendAt.After(n.CreatedAt) {
 			latency = d.now().Sub(*n.SendAt)
 		}
-		if err := d.recorder.Attempt(rctx, string(n.Channel), string(n.Priority), a.Outcome, latency, a.Status == notification.Delivered); err != nil {
+		o := observe.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
+			Latency: latency, Delivered: a.Status == notification.Delivered}
+		if _, err := d.observations.Do(rctx, o); err != nil {
 			logger.Warn("metrics not recorded", "error", err)
 		}
 	}

@@ -46,14 +46,31 @@ func NewRecorder(client redis.UniversalClient, keys queue.Keys) *Recorder {
 	return &Recorder{client: client, keys: keys}
 }
 
+// Observation is one delivery attempt, as the metrics count it.
+type Observation struct {
+	Channel, Priority, Outcome string
+	// Delivered is set when the attempt delivered; Latency is then the time from request (or
+	// send_at) to delivery.
+	Delivered bool
+	Latency   time.Duration
+}
+
 // Attempt counts one delivery attempt and, when it delivered, its request-to-delivery latency,
 // in one round trip.
 func (r *Recorder) Attempt(ctx context.Context, channel, priority, outcome string, latency time.Duration, delivered bool) error {
+	return r.Record(ctx, Observation{Channel: channel, Priority: priority, Outcome: outcome, Latency: latency, Delivered: delivered})
+}
+
+// Record counts several delivery attempts in one pipelined round trip.
+func (r *Recorder) Record(ctx context.Context, obs ...Observation) error {
 	pipe := r.client.Pipeline()
-	pipe.HIncrBy(ctx, r.keys.Attempts(), AttemptField(channel, priority, outcome), 1)
-	if delivered {
-		key := r.keys.Latency(channel, priority)
-		seconds := latency.Seconds()
+	for _, o := range obs {
+		pipe.HIncrBy(ctx, r.keys.Attempts(), AttemptField(o.Channel, o.Priority, o.Outcome), 1)
+		if !o.Delivered {
+			continue
+		}
+		key := r.keys.Latency(o.Channel, o.Priority)
+		seconds := o.Latency.Seconds()
 		field := LatencyInfField
 		for _, le := range LatencyBuckets {
 			if seconds <= le {
@@ -66,7 +83,7 @@ func (r *Recorder) Attempt(ctx context.Context, channel, priority, outcome strin
 		pipe.HIncrByFloat(ctx, key, LatencySumField, seconds)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record attempt metrics: %w", err)
+		return fmt.Errorf("record %d attempts in metrics: %w", len(obs), err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pulse-knative/pulse/pkg/batch"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/queue"
 )
@@ -67,6 +68,8 @@ type Source struct {
 	sendCtx     context.Context
 	cancelSends context.CancelFunc
 	sends       sync.WaitGroup
+	// acks acknowledges the entries of concurrent sends in shared XACKs.
+	acks *batch.Batcher[string, struct{}]
 
 	mu sync.Mutex
 	// inFlight holds the ids being sent, so the reclaim loop does not claim them.
@@ -151,6 +154,12 @@ func check(cfg config.StreamSource) error {
 func (s *Source) Run(ctx context.Context) error {
 	s.sendCtx, s.cancelSends = context.WithCancel(context.WithoutCancel(ctx))
 	defer s.cancelSends()
+	s.acks = batch.New(s.sendCtx, func(ctx context.Context, ids []string) ([]struct{}, error) {
+		ctx, cancel := context.WithTimeout(ctx, ackTimeout)
+		defer cancel()
+		return make([]struct{}, len(ids)), s.group.Ack(ctx, ids...)
+	}, s.cfg.Concurrency, 2)
+	s.acks.Start()
 
 	s.logger.Info("stream source starting",
 		"sink", redactedURL(s.cfg.Sink), "concurrency", s.cfg.Concurrency,
@@ -162,6 +171,7 @@ func (s *Source) Run(ctx context.Context) error {
 		loops.Wait()
 	}
 	s.drain()
+	s.acks.Stop()
 	s.logger.Info("stream source stopped")
 	return nil
 }
@@ -419,9 +429,7 @@ func (s *Source) deliver(m queue.Message) {
 		}
 	}
 	s.forgetFailure(m.ID)
-	ctx, cancel := context.WithTimeout(s.sendCtx, ackTimeout)
-	defer cancel()
-	if err := s.group.Ack(ctx, m.ID); err != nil {
+	if _, err := s.acks.Do(s.sendCtx, m.ID); err != nil {
 		// The sink has it; the entry will be sent again later, which is harmless.
 		logger.Warn("ack delivered entry", "error", err.Error())
 		return
