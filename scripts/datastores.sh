@@ -3,7 +3,8 @@
 # installed, running and reachable at 127.0.0.1, and that PostgreSQL has a superuser role named
 # after the current OS user (reachable over TCP without a password) and the databases `pulse` and
 # `test`. It also makes sure the server binaries that tests start private instances from
-# (redis-server, initdb, pg_ctl, postgres) are installed.
+# (redis-server, initdb, pg_ctl, postgres) and the Prometheus binaries the metrics tests run
+# (prometheus, promtool) are installed.
 #
 # It is idempotent and prints nothing when everything is already in place. As root it installs
 # what is missing with apt-get; otherwise it says which command to run.
@@ -86,6 +87,10 @@ find_binaries() {
 	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 		NEED_PACKAGES+=(redis-server)
 	fi
+	# The metrics tests check a real scrape with promtool and query a real Prometheus.
+	if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+		NEED_PACKAGES+=(prometheus)
+	fi
 	[ ${#NEED_PACKAGES[@]} -eq 0 ]
 }
 
@@ -104,7 +109,7 @@ ensure_binaries() {
 		die "apt-get install ${packages[*]} failed"
 	find_binaries || die "still missing after apt-get install: PostgreSQL server binaries
 (initdb, pg_ctl, postgres: ${PG_BIN:-not found}), psql (${PSQL:-not found}),
-pg_isready (${PG_ISREADY:-not found}) or redis-server/redis-cli"
+pg_isready (${PG_ISREADY:-not found}), redis-server/redis-cli or prometheus/promtool"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -73,10 +73,11 @@ func dev(ctx context.Context, args []string) error {
 	fmt.Printf(`Pulse is running.
   ingest:           http://127.0.0.1:%d/   (POST CloudEvents; GET /v1/notifications/{id})
   webhook receiver: http://127.0.0.1:%d/   (send webhooks here to see them arrive)
+  metrics:          http://127.0.0.1:%d/metrics
 Try:
   go run ./cmd/pulse send --to http://127.0.0.1:%d/hook --data '{"hello":"world"}'
 Stop with Ctrl-C.
-`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.WebhookPort)
+`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.MetricsPort, devCfg.WebhookPort)
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -84,6 +85,17 @@ func TestDev(t *testing.T) {
 
 	now := post("dev-1", "")
 	require.Eventually(t, func() bool { return delivered(now) }, 30*time.Second, 50*time.Millisecond, "notification never delivered")
+
+	// The metrics function serves the old exporter's families.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", ports["METRICS"]))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `pulse_notifications_by_status{status="delivered"} 1`)
+	}, 30*time.Second, 100*time.Millisecond, "metrics never showed the delivered notification")
 
 	// A scheduled send goes out through cron, ticked by the PingSources of config/knative.
 	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)

@@ -10,11 +10,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/metrics"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
-// devExtras starts what `pulse dev` runs beside the core pipeline: cron, and the PingSource
-// schedules of the cluster's manifests posting to it.
+// devExtras starts what `pulse dev` runs beside the core pipeline: cron, the PingSource
+// schedules of the cluster's manifests posting to it, and the metrics function.
 func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor func(function string) *slog.Logger) error {
 	var cronCfg config.Cron
 	if err := config.Load(&cronCfg); err != nil {
@@ -25,7 +26,13 @@ func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor fu
 	if err != nil {
 		return err
 	}
+	var metricsCfg config.Metrics
+	if err := config.Load(&metricsCfg); err != nil {
+		return err
+	}
+	metricsCfg.Port = dev.MetricsPort
 	g.Go(func() error { return scheduler.Run(ctx, cronCfg, logFor("cron")) })
+	g.Go(func() error { return metrics.Run(ctx, metricsCfg, logFor("metrics")) })
 	g.Go(func() error {
 		client := &http.Client{Timeout: cronCfg.Budget + 10*time.Second}
 		return scheduler.RunPings(ctx, pings, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+"/", client, logFor("pingsource"))

@@ -16,7 +16,7 @@ type Dev struct {
 	// CronPort is where cron listens for the PingSource events `pulse dev` sends it.
 	CronPort int `envconfig:"PULSE_DEV_CRON_PORT" default:"8083"`
 	// MetricsPort is where the metrics function serves /metrics.
-	MetricsPort int `envconfig:"PULSE_DEV_METRICS_PORT" default:"9090"`
+	MetricsPort int `envconfig:"PULSE_DEV_METRICS_PORT" default:"8084"`
 	// WebhookPort is where the capture webhook receiver listens: send webhooks to
 	// http://127.0.0.1:8090/ to see them arrive.
 	WebhookPort int `envconfig:"PULSE_DEV_WEBHOOK_PORT" default:"8090"`

@@ -263,4 +263,4 @@ func (t Tokens) Allows(token, source string) bool {
 
 // All lists a pointer to each configuration struct, for checks that every setting is
 // documented and deployed.
-var All = []any{&Ingest{}, &Deliver{}, &StreamSource{}, &Cron{}, &Dev{}, &Client{}}
+var All = []any{&Ingest{}, &Deliver{}, &StreamSource{}, &Cron{}, &Metrics{}, &Dev{}, &Client{}}

@@ -24,10 +24,13 @@ type Metrics struct {
 	// PastDueAfter is how long a scheduled or retrying notification may be due without being
 	// released to its stream before pulse_notifications_past_due counts it.
 	PastDueAfter time.Duration `envconfig:"PULSE_METRICS_PAST_DUE_AFTER" default:"1m"`
-	// RollupBatch bounds how many pending status-count changes one scrape folds into the
-	// maintained counters (see pkg/store's StatusCounts); the rest wait for the next scrape
-	// and are counted all the same.
-	RollupBatch int `envconfig:"PULSE_METRICS_ROLLUP_BATCH" default:"50000"`
+	// RollupInterval is how often the function rolls the changes recorded to the maintained
+	// status counters up into them (see pkg/metrics), working off any backlog in batches.
+	// Counts are exact whether or not it has run; rolling up keeps reading them cheap.
+	RollupInterval time.Duration `envconfig:"PULSE_METRICS_ROLLUP_INTERVAL" default:"10s"`
+	// RollupBatch bounds the changes one roll-up statement moves, and so how long it holds
+	// its locks.
+	RollupBatch int `envconfig:"PULSE_METRICS_ROLLUP_BATCH" default:"10000"`
 	// Group is the stream source's consumer group: its lag and pending entries make the
 	// queue length. It must match the stream source's PULSE_STREAM_GROUP.
 	Group string `envconfig:"PULSE_STREAM_GROUP" default:"pulse-deliver"`
@@ -42,6 +45,9 @@ func (c *Metrics) validate() error {
 	}
 	if c.PastDueAfter < 0 {
 		return fmt.Errorf("PULSE_METRICS_PAST_DUE_AFTER must not be negative")
+	}
+	if c.RollupInterval <= 0 {
+		return fmt.Errorf("PULSE_METRICS_ROLLUP_INTERVAL must be positive")
 	}
 	if c.RollupBatch < 1 {
 		return fmt.Errorf("PULSE_METRICS_ROLLUP_BATCH must be positive")

@@ -171,15 +171,22 @@ func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *a
 	return item, nil
 }
 
-func replyEvent(a Answer) event.Event {
-	e := event.New()
-	e.SetID(a.ID)
-	e.SetType(notification.TypeAccepted)
-	e.SetSource(ReplySource)
-	e.SetSubject(a.ID)
-	e.SetTime(a.CreatedAt)
-	_ = e.SetData(event.ApplicationJSON, a) // an Answer always marshals
-	return e
+// ReplyEvent is a dev.pulse.notification.accepted CloudEvent in structured mode. Ingest
+// writes its replies itself: building them with the SDK cost a tenth of ingest's CPU.
+type ReplyEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Type            string    `json:"type"`
+	Source          string    `json:"source"`
+	Subject         string    `json:"subject"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            Answer    `json:"data"`
+}
+
+func replyEvent(a Answer) ReplyEvent {
+	return ReplyEvent{SpecVersion: "1.0", ID: a.ID, Type: notification.TypeAccepted, Source: ReplySource,
+		Subject: a.ID, Time: a.CreatedAt.UTC(), DataContentType: "application/json", Data: a}
 }
 
 // writeReply answers one request with a binary-mode dev.pulse.notification.accepted event:
@@ -187,12 +194,12 @@ func replyEvent(a Answer) event.Event {
 func writeReply(w http.ResponseWriter, a Answer) {
 	e := replyEvent(a)
 	hdr := w.Header()
-	hdr.Set("Ce-Specversion", e.SpecVersion())
-	hdr.Set("Ce-Id", e.ID())
-	hdr.Set("Ce-Type", e.Type())
-	hdr.Set("Ce-Source", e.Source())
-	hdr.Set("Ce-Subject", e.Subject())
-	hdr.Set("Ce-Time", e.Time().UTC().Format(time.RFC3339Nano))
+	hdr.Set("Ce-Specversion", e.SpecVersion)
+	hdr.Set("Ce-Id", e.ID)
+	hdr.Set("Ce-Type", e.Type)
+	hdr.Set("Ce-Source", e.Source)
+	hdr.Set("Ce-Subject", e.Subject)
+	hdr.Set("Ce-Time", e.Time.Format(time.RFC3339Nano))
 	hdr.Set("Location", "/v1/notifications/"+a.ID)
 	code := http.StatusAccepted
 	if a.Duplicate {
@@ -203,7 +210,7 @@ func writeReply(w http.ResponseWriter, a Answer) {
 
 // writeBatchReply answers a batch with one structured accepted event per request, in order.
 func writeBatchReply(w http.ResponseWriter, answers []Answer) {
-	events := make([]event.Event, len(answers))
+	events := make([]ReplyEvent, len(answers))
 	for i, a := range answers {
 		events[i] = replyEvent(a)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -143,6 +145,10 @@ func TestBinaryEventAccepted(t *testing.T) {
 	b := setup(t)
 	resp := postBinary(t, b, shopToken, shopSource, "evt-1", "dev.pulse.notification.requested", webhookData(`,"metadata":{"k":"v"}`))
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	reply, err := cehttp.NewEventFromHTTPResponse(resp)
+	require.NoError(t, err, "the answer is a binary-mode CloudEvent")
+	require.NoError(t, reply.Validate())
+	resp.Body = io.NopCloser(bytes.NewReader(reply.Data()))
 	require.Equal(t, "dev.pulse.notification.accepted", resp.Header.Get("Ce-Type"))
 	a := decode[ingest.Answer](t, resp)
 	require.Equal(t, "queued", string(a.Status))
@@ -184,10 +190,18 @@ func TestBatchAccepted(t *testing.T) {
 	resp := post(t, b, shopToken, "application/cloudevents-batch+json", "["+strings.Join(events, ",")+"]")
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Equal(t, "application/cloudevents-batch+json", resp.Header.Get("Content-Type"))
-	replies := decode[[]struct {
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var parsed []event.Event
+	require.NoError(t, json.Unmarshal(body, &parsed), "the reply is a batch of CloudEvents")
+	for _, e := range parsed {
+		require.NoError(t, e.Validate())
+	}
+	var replies []struct {
 		Type string        `json:"type"`
 		Data ingest.Answer `json:"data"`
-	}](t, resp)
+	}
+	require.NoError(t, json.Unmarshal(body, &replies))
 	require.Len(t, replies, 4)
 	require.Equal(t, "dev.pulse.notification.accepted", replies[0].Type)
 	require.Equal(t, replies[0].Data.ID, replies[3].Data.ID)

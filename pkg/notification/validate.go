@@ -83,7 +83,7 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	}
 	str := func(name string, dst *string) {
 		if v, ok := raw[name]; ok && !isNull(v) {
-			if err := json.Unmarshal(v, dst); err != nil {
+			if err := decodeString(v, dst); err != nil {
 				errs = errs.Also(apis.ErrGeneric("must be a string", name))
 			}
 		}
@@ -146,6 +146,19 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 		}
 	}
 	return req, errs.Also(validateChannel(req, channel))
+}
+
+// decodeString decodes a JSON string. The document has been parsed already, so a quoted value
+// with no escapes and valid UTF-8 is its own text: only the others need the decoder, which
+// costs several times more on ingest's hot path.
+func decodeString(v json.RawMessage, dst *string) error {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+			*dst = string(inner)
+			return nil
+		}
+	}
+	return json.Unmarshal(v, dst)
 }
 
 func isNull(v json.RawMessage) bool {

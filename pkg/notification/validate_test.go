@@ -65,3 +65,21 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeString: the shortcut decodes exactly what encoding/json does.
+func FuzzDecodeString(f *testing.F) {
+	for _, seed := range []string{`"plain"`, `"with \"escape\""`, `"\u00e9t\u00e9"`, "\"\xff\"", `"tab\there"`, `12`, `"`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var want string
+		wantErr := json.Unmarshal(v, &want)
+		if wantErr != nil || !json.Valid(v) {
+			return // ParseRequest only passes values of a document that parsed
+		}
+		req, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":`+string(v)+`,"body":"b"}`), now)
+		if errs == nil || req.To != "" {
+			require.Equal(t, want, req.To)
+		}
+	})
+}
