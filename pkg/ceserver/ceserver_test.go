@@ -72,7 +72,9 @@ func TestServeDrains(t *testing.T) {
 	done := make(chan error, 1)
 	cfg := config.Server{ReadTimeout: time.Second, WriteTimeout: time.Second, ShutdownTimeout: 3 * time.Second}
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	go func() { done <- ceserver.ServeListener(ctx, ln, cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() {
+		done <- ceserver.ServeListener(ctx, ln, cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
 
 	get := func(path string) int {
 		resp, err := http.Get(url + path)
