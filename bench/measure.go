@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pulse-knative/pulse/bench/pgstat"
@@ -203,7 +205,16 @@ func pprofCall(ctx context.Context, p *proc.Process, what string, out io.Writer)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// A process without a readiness endpoint (the stream source) may still be starting: its
+	// profile listener opens in init, so wait for it a little.
+	var resp *http.Response
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		resp, err = http.DefaultClient.Do(req)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || wait > 2*time.Second || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(wait)
+	}
 	if err != nil {
 		return fmt.Errorf("%s profiling %s: %w", what, p.Name, err)
 	}
