@@ -5,16 +5,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 
-	"github.com/redis/go-redis/v9"
 	"knative.dev/pkg/signals"
 
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
 
@@ -32,15 +30,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	logger := observe.NewLogger(os.Stdout, cfg.Level, "stream-source")
-	opts, err := redis.ParseURL(cfg.URL)
+	client, err := queue.Open(cfg.Redis)
 	if err != nil {
-		// A *url.Error quotes the URL, password included: keep only its cause.
-		if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return fmt.Errorf("parse PULSE_REDIS_URL: %w", err)
+		return err
 	}
-	client := redis.NewClient(opts)
 	defer client.Close()
 	source, err := streamsource.New(cfg, client, logger)
 	if err != nil {
