@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/pulse-knative/pulse/bench/loadgen"
@@ -78,7 +79,7 @@ func (h *Harness) e2eScenarios() []scenario {
 		name := "e2e-sink-" + durationName(d)
 		sc := scenario{
 			Name: name, Group: "End to end", Baseline: "drain-celery-sink-" + durationName(d),
-			Title: fmt.Sprintf("POST to delivered: ingest, stream-source, deliver-high as processes; sink answers after %s; %d concurrent POSTs", d, h.opts.E2EConcurrency),
+			Title: fmt.Sprintf("POST to delivered: ingest, stream-source, deliver-high as processes; sink answers after %s; %d concurrent POSTs, %d dispatches in flight", d, h.opts.E2EConcurrency, h.opts.E2EStreamConcurrency),
 			Unit:  "delivered/s",
 			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
 				return h.runE2E(ctx, d, profile)
@@ -125,6 +126,7 @@ func (h *Harness) runE2E(ctx context.Context, delay time.Duration, profile bool)
 	}
 	source, err := e.start(ctx, "stream-source-high", "stream-source", map[string]string{
 		"PULSE_PRIORITY": "high", "K_SINK": fmt.Sprintf("http://127.0.0.1:%d/", deliver.Port), "PULSE_STREAM_CONSUMER": "bench",
+		"PULSE_STREAM_CONCURRENCY": strconv.Itoa(h.opts.E2EStreamConcurrency),
 	}, profile)
 	if err != nil {
 		return r, err

@@ -305,6 +305,9 @@ func (e *runEnv) functionEnv(extra map[string]string) []string {
 		"PULSE_WEBHOOK_SECRET":        secret,
 		"PULSE_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
+	for k, v := range e.h.opts.Settings {
+		vars[k] = v
+	}
 	for k, v := range extra {
 		vars[k] = v
 	}

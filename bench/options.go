@@ -42,8 +42,9 @@ type Options struct {
 	// requests are in flight.
 	BatchSizes       []int
 	BatchConcurrency int
-	// E2EConcurrency is the load generator's concurrency in the end-to-end runs.
-	E2EConcurrency int
+	// E2EConcurrency is the load generator's concurrency in the end-to-end runs;
+	// E2EStreamConcurrency the stream source's (PULSE_STREAM_CONCURRENCY) there.
+	E2EConcurrency, E2EStreamConcurrency int
 	// SinkDelays are the webhook sink's answer delays of the end-to-end and drain runs.
 	SinkDelays []time.Duration
 	// DrainConcurrency is the concurrency of the Celery worker (prefork processes) and of
@@ -58,6 +59,10 @@ type Options struct {
 	ScrapeRows []int
 	// Scrapes is how many scrapes each scrape run times.
 	Scrapes int
+	// Settings are PULSE_ variables given to every Pulse process of every run, over the
+	// bench's defaults but under what a scenario sets itself (such as the drain runs' stream
+	// concurrency), so that a setting can be measured against the defaults.
+	Settings map[string]string
 	// LogLevel is the functions' PULSE_LOG_LEVEL.
 	LogLevel string
 	// Timeout bounds one run of one scenario.
@@ -80,14 +85,16 @@ func defaultOptions() Options {
 		BatchSizes:        []int{100, 1000},
 		BatchConcurrency:  4,
 		E2EConcurrency:    64,
-		SinkDelays:        []time.Duration{0, 10 * time.Millisecond},
-		DrainConcurrency:  8,
-		Python:            "/usr/bin/python3",
-		Install:           true,
-		ScrapeRows:        []int{1_000_000, 10_000_000},
-		Scrapes:           20,
-		LogLevel:          "info",
-		Timeout:           5 * time.Minute,
+		// One deliver pod's worth: its containerConcurrency in config/knative.
+		E2EStreamConcurrency: 100,
+		SinkDelays:           []time.Duration{0, 10 * time.Millisecond},
+		DrainConcurrency:     8,
+		Python:               "/usr/bin/python3",
+		Install:              true,
+		ScrapeRows:           []int{1_000_000, 10_000_000},
+		Scrapes:              20,
+		LogLevel:             "info",
+		Timeout:              5 * time.Minute,
 	}
 }
 
@@ -134,6 +141,7 @@ func parseFlags(args []string) (Options, error) {
 	batches := fs.String("batch-sizes", joinInts(o.BatchSizes), "batch sizes of batch ingest")
 	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "batch requests in flight")
 	fs.IntVar(&o.E2EConcurrency, "e2e-concurrency", o.E2EConcurrency, "load generator concurrency in end-to-end runs")
+	fs.IntVar(&o.E2EStreamConcurrency, "e2e-stream-concurrency", o.E2EStreamConcurrency, "stream source concurrency in end-to-end runs (a deliver pod's containerConcurrency)")
 	delays := fs.String("sink-delays", "0s,10ms", "webhook sink answer delays")
 	fs.IntVar(&o.DrainConcurrency, "drain-concurrency", o.DrainConcurrency, "Celery prefork processes and Pulse stream-source concurrency in drain runs")
 	fs.StringVar(&o.Python, "python", o.Python, "Python with Debian's python3-celery")
@@ -143,6 +151,17 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "the functions' PULSE_LOG_LEVEL")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on one run of one scenario")
 	fs.StringVar(&o.Render, "render", "", "only write REPORT.md again from this results.json (no run)")
+	fs.Func("set", "a `PULSE_NAME=value` every Pulse process gets (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(k, "PULSE_") {
+			return fmt.Errorf("want PULSE_NAME=value, got %q", v)
+		}
+		if o.Settings == nil {
+			o.Settings = map[string]string{}
+		}
+		o.Settings[k] = val
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -182,7 +201,7 @@ func parseFlags(args []string) (Options, error) {
 		o.SinkDelays = append(o.SinkDelays, v)
 	}
 	o.Only = splitList(*only)
-	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.DrainConcurrency < 1 {
+	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.E2EStreamConcurrency < 1 || o.DrainConcurrency < 1 {
 		return o, fmt.Errorf("-n, -drain-n, -reps and the concurrencies must be positive")
 	}
 	if o.ProfileRep < 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -259,6 +260,13 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		rep.Generated.UTC().Format(time.RFC3339), rep.Command, time.Duration(rep.Duration*float64(time.Second)).Round(time.Second),
 		rep.Machine.Commit, rep.Options.Reps, rep.Options.ProfileRep)
 
+	if len(rep.Options.Settings) > 0 {
+		keys := slices.Sorted(maps.Keys(rep.Options.Settings))
+		for i, k := range keys {
+			keys[i] = "`" + k + "=" + rep.Options.Settings[k] + "`"
+		}
+		p("Every Pulse process ran with %s over the defaults.\n\n", strings.Join(keys, ", "))
+	}
 	m := rep.Machine
 	p("## Machine and versions\n\n| | |\n|---|---|\n")
 	p("| cores, memory | %d, %.1f GB |\n| CPU | %s |\n| kernel | %s |\n| load average at start | %s |\n", m.Cores, m.MemoryGB, m.CPU, m.Kernel, m.LoadAverage)

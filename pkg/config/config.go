@@ -127,8 +127,10 @@ type Deliver struct {
 	// Batch bounds how many claims, or how many outcomes, one PostgreSQL statement carries;
 	// concurrent deliveries share statements up to this size.
 	Batch int `envconfig:"PULSE_DELIVER_BATCH" default:"256"`
-	// Committers is the number of claim (and of record) statements in flight at once.
-	Committers int `envconfig:"PULSE_DELIVER_COMMITTERS" default:"4"`
+	// Committers is the number of claim (and of record) statements in flight at once. One
+	// is fastest: deliveries that arrive while a statement runs wait and share the next, so
+	// statements grow with the load instead of splitting it (bench/REPORT.md).
+	Committers int `envconfig:"PULSE_DELIVER_COMMITTERS" default:"1"`
 	// AllowPrivateWebhooks lets webhooks reach loopback, private and link-local addresses.
 	AllowPrivateWebhooks bool `envconfig:"PULSE_WEBHOOK_ALLOW_PRIVATE" default:"false"`
 }

@@ -55,17 +55,13 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 		uids = append(uids, uid)
 	}
 	now := s.now()
-	// Rows are locked in id order so that concurrent batches never deadlock.
+	// The primary key scan of id = any($1) visits the ids sorted, so concurrent batches lock
+	// their rows in the same order and do not deadlock.
 	rows, err := s.pool.Query(ctx, `
 		update notifications
 		set status = 'sending', attempts = attempts + 1, sending_at = $2, lease_until = $3,
 			next_attempt_at = null, updated_at = $2
-		where id in (
-			select id from notifications
-			where id = any($1) and status = 'queued' and (expires_at is null or expires_at > $2)
-			order by id
-			for update
-		)
+		where id = any($1) and status = 'queued' and (expires_at is null or expires_at > $2)
 		returning `+columns, uids, now, now.Add(lease))
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
