@@ -197,7 +197,18 @@ func (w *window) saveProfiles(ctx context.Context, p *proc.Process, scenario str
 		return err
 	}
 	files[p.Name+".block"] = blockFile
-	return nil
+	// The allocation profile is saved for reading with pprof (-sample_index=alloc_space), not
+	// summed up in the report.
+	resp, err = http.Get("http://" + p.Pprof + "/debug/pprof/allocs")
+	if err != nil {
+		return fmt.Errorf("allocation profile of %s: %w", p.Name, err)
+	}
+	defer resp.Body.Close()
+	allocs, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("allocation profile of %s: %w", p.Name, err)
+	}
+	return os.WriteFile(filepath.Join(dir, p.Name+".allocs.pprof"), allocs, 0o644)
 }
 
 func pprofCall(ctx context.Context, p *proc.Process, what string, out io.Writer) error {

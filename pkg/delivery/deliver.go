@@ -99,7 +99,8 @@ func (d *Deliverer) Close() {
 // returned. An error means the outcome could not be recorded: the caller answers 5xx so the
 // dispatch is retried.
 func (d *Deliverer) Deliver(ctx context.Context, id string) error {
-	logger := d.logger.With("notification_id", id)
+	// The logger is built only when a line is written: most deliveries write none above debug.
+	logger := func() *slog.Logger { return d.logger.With("notification_id", id) }
 	var n notification.Notification
 	claimed, err := d.claims.Do(ctx, id)
 	if err == nil {
@@ -107,7 +108,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	}
 	switch {
 	case errors.Is(err, store.ErrNotClaimable), errors.Is(err, store.ErrNotFound):
-		logger.Debug("dispatch skipped: notification is not queued", "reason", err.Error())
+		logger().Debug("dispatch skipped: notification is not queued", "reason", err.Error())
 		return nil
 	case err != nil:
 		return err
@@ -126,13 +127,13 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		err = recorded[0]
 	}
 	if errors.Is(err, store.ErrLeaseLost) {
-		logger.Warn("claim lost before the outcome was recorded; the attempt row is kept", "outcome", a.Outcome)
+		logger().Warn("claim lost before the outcome was recorded; the attempt row is kept", "outcome", a.Outcome)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	logger.Info("delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
+	logger().Info("delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
 		"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
 	if d.observations != nil {
 		latency := d.now().Sub(n.CreatedAt)
@@ -142,7 +143,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		o := observe.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
 			Latency: latency, Delivered: a.Status == notification.Delivered}
 		if _, err := d.observations.Do(rctx, o); err != nil {
-			logger.Warn("metrics not recorded", "error", err)
+			logger().Warn("metrics not recorded", "error", err)
 		}
 	}
 	return nil

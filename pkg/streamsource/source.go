@@ -397,7 +397,11 @@ func (s *Source) dispatch(m queue.Message) {
 
 // deliver sends one entry and acknowledges it after a 2xx; otherwise the entry stays pending.
 func (s *Source) deliver(m queue.Message) {
-	logger := s.logger.With("entry_id", m.ID, "notification_id", m.Fields[queue.FieldNotificationID])
+	// The entry's logger is built only when there is something to say: formatting its
+	// attributes for every entry costs more than the rest of the happy path's logging.
+	logger := func() *slog.Logger {
+		return s.logger.With("entry_id", m.ID, "notification_id", m.Fields[queue.FieldNotificationID])
+	}
 	status, err := s.send(s.sendCtx, m)
 	var reason string
 	switch {
@@ -412,14 +416,14 @@ func (s *Source) deliver(m queue.Message) {
 		moved, err := s.group.DeadLetter(s.sendCtx, m.ID, reason, 0, s.now())
 		if err == nil && moved {
 			s.forgetFailure(m.ID)
-			logger.Warn("entry moved to dead letter", "reason", reason)
+			logger().Warn("entry moved to dead letter", "reason", reason)
 			return
 		}
 	}
 	if reason != "" {
 		s.sinkFailures.Add(1)
 		s.recordFailure(m.ID, reason)
-		logger.Warn("sink did not take the entry; it stays pending", "reason", reason)
+		logger().Warn("sink did not take the entry; it stays pending", "reason", reason)
 		return
 	}
 	if s.sinkFailures.Swap(0) > 0 {
@@ -431,10 +435,12 @@ func (s *Source) deliver(m queue.Message) {
 	s.forgetFailure(m.ID)
 	if _, err := s.acks.Do(s.sendCtx, m.ID); err != nil {
 		// The sink has it; the entry will be sent again later, which is harmless.
-		logger.Warn("ack delivered entry", "error", err.Error())
+		logger().Warn("ack delivered entry", "error", err.Error())
 		return
 	}
-	logger.Debug("entry delivered", "status", status)
+	if s.logger.Enabled(s.sendCtx, slog.LevelDebug) {
+		logger().Debug("entry delivered", "status", status)
+	}
 }
 
 // refused reports a status by which the sink says the event itself is wrong (400, 404, 413,
