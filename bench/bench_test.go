@@ -37,6 +37,7 @@ func TestSmoke(t *testing.T) {
 	opts.SinkDelays = []time.Duration{0}
 	opts.DrainConcurrency = 2
 	opts.ScrapeRows, opts.Scrapes = []int{2000}, 2
+	opts.History = 1000
 	opts.Out, opts.Profiles = out, filepath.Join(out, "profiles")
 	opts.Install = false // a test installs nothing; the Celery runs are skipped without it
 	opts.Quick = true

@@ -117,7 +117,7 @@ func prefill(ctx context.Context, e *runEnv, n int, sinkURL string) ([]string, e
 func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, profile bool) (Run, error) {
 	n := h.opts.DrainN
 	r := Run{N: n}
-	e, err := h.newEnv(ctx)
+	e, err := h.newLoadEnv(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -187,7 +187,7 @@ func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, prof
 	var delivered int
 	var first, last time.Time
 	err = e.pool.QueryRow(context.WithoutCancel(ctx), `select count(*), coalesce(min(delivered_at), now()), coalesce(max(delivered_at), now())
-		from notifications where status = 'delivered'`).Scan(&delivered, &first, &last)
+		from notifications where status = 'delivered' and source <> '`+fillSource+`'`).Scan(&delivered, &first, &last)
 	if err != nil {
 		return r, errors.Join(waitErr, fmt.Errorf("count deliveries: %w", err))
 	}

@@ -58,7 +58,7 @@ func (s *sink) waitReceived(ctx context.Context, n int) error {
 func waitFinished(ctx context.Context, e *runEnv, n int) error {
 	for {
 		var done int
-		err := e.pool.QueryRow(ctx, "select count(*) from notifications where status in ('delivered', 'failed')").Scan(&done)
+		err := e.pool.QueryRow(ctx, "select count(*) from notifications where status in ('delivered', 'failed') and source <> '"+fillSource+"'").Scan(&done)
 		if err != nil {
 			return fmt.Errorf("count finished notifications: %w", err)
 		}
@@ -106,7 +106,7 @@ func durationName(d time.Duration) string {
 func (h *Harness) runE2E(ctx context.Context, delay time.Duration, profile bool) (Run, error) {
 	n := h.opts.N
 	r := Run{N: n}
-	e, err := h.newEnv(ctx)
+	e, err := h.newLoadEnv(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -167,7 +167,7 @@ func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Ru
 	var last time.Time
 	err := e.pool.QueryRow(ctx, `select count(*), coalesce(max(delivered_at), now()),
 			(select count(*) from delivery_attempts)
-		from notifications where status = 'delivered'`).Scan(&delivered, &last, &attempts)
+		from notifications where status = 'delivered' and source <> '`+fillSource+`'`).Scan(&delivered, &last, &attempts)
 	if err != nil {
 		return fmt.Errorf("count deliveries: %w", err)
 	}
@@ -204,7 +204,7 @@ func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Ru
 
 // latencies summarises expr, an interval, over the delivered notifications.
 func latencies(ctx context.Context, e *runEnv, expr string) (stats.Latency, error) {
-	rows, err := e.pool.Query(ctx, "select extract(epoch from "+expr+")::float8 from notifications where status = 'delivered'")
+	rows, err := e.pool.Query(ctx, "select extract(epoch from "+expr+")::float8 from notifications where status = 'delivered' and source <> '"+fillSource+"'")
 	if err != nil {
 		return stats.Latency{}, fmt.Errorf("read latencies: %w", err)
 	}

@@ -251,6 +251,21 @@ func (h *Harness) newEnv(ctx context.Context) (*runEnv, error) {
 	return e, nil
 }
 
+// newLoadEnv is newEnv with Options.History finished notifications already in the table and
+// its statistics taken, as in an installation that has been running: the planner then sees
+// the table a deployment has rather than an empty one.
+func (h *Harness) newLoadEnv(ctx context.Context) (*runEnv, error) {
+	e, err := h.newEnv(ctx)
+	if err != nil || h.opts.History == 0 {
+		return e, err
+	}
+	if err := e.fill(ctx, h.opts.History); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
 // close stops the run's processes, drops its schema and deletes its Redis keys.
 func (e *runEnv) close() {
 	for _, p := range e.procs {

@@ -108,7 +108,7 @@ func (h *Harness) ingestScenarios() []scenario {
 func (h *Harness) runIngest(ctx context.Context, profile bool, conns int, send sender) (Run, error) {
 	n := h.opts.N
 	r := Run{N: n}
-	e, err := h.newEnv(ctx)
+	e, err := h.newLoadEnv(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -182,7 +182,7 @@ const (
 func (h *Harness) runNaive(ctx context.Context, concurrency, batch int) (Run, error) {
 	n := h.opts.N
 	r := Run{N: n}
-	e, err := h.newEnv(ctx)
+	e, err := h.newLoadEnv(ctx)
 	if err != nil {
 		return r, err
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	ScrapeRows []int
 	// Scrapes is how many scrapes each scrape run times.
 	Scrapes int
+	// History is the number of finished notifications in the table before each ingest,
+	// end-to-end and drain run starts, with statistics taken (0: an empty table).
+	History int
 	// Settings are PULSE_ variables given to every Pulse process of every run, over the
 	// bench's defaults but under what a scenario sets itself (such as the drain runs' stream
 	// concurrency), so that a setting can be measured against the defaults.
@@ -84,6 +87,7 @@ func defaultOptions() Options {
 		PacedRate:         5000,
 		BatchSizes:        []int{100, 1000},
 		BatchConcurrency:  4,
+		History:           100_000,
 		E2EConcurrency:    64,
 		// One deliver pod's worth: its containerConcurrency in config/knative.
 		E2EStreamConcurrency: 100,
@@ -140,6 +144,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.Float64Var(&o.PacedRate, "paced-rate", o.PacedRate, "requests/s of the open-loop ingest latency run (0: skip)")
 	batches := fs.String("batch-sizes", joinInts(o.BatchSizes), "batch sizes of batch ingest")
 	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "batch requests in flight")
+	fs.IntVar(&o.History, "history", o.History, "finished notifications in the table before each ingest, end-to-end and drain run")
 	fs.IntVar(&o.E2EConcurrency, "e2e-concurrency", o.E2EConcurrency, "load generator concurrency in end-to-end runs")
 	fs.IntVar(&o.E2EStreamConcurrency, "e2e-stream-concurrency", o.E2EStreamConcurrency, "stream source concurrency in end-to-end runs (a deliver pod's containerConcurrency)")
 	delays := fs.String("sink-delays", "0s,10ms", "webhook sink answer delays")
@@ -175,6 +180,9 @@ func parseFlags(args []string) (Options, error) {
 		if !set["drain-n"] {
 			o.DrainN = 1000
 		}
+		if !set["history"] {
+			o.History = 10_000
+		}
 		if !set["scrape-rows"] {
 			*rows = "100000"
 		}
@@ -201,7 +209,7 @@ func parseFlags(args []string) (Options, error) {
 		o.SinkDelays = append(o.SinkDelays, v)
 	}
 	o.Only = splitList(*only)
-	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.E2EStreamConcurrency < 1 || o.DrainConcurrency < 1 {
+	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.E2EStreamConcurrency < 1 || o.DrainConcurrency < 1 || o.History < 0 {
 		return o, fmt.Errorf("-n, -drain-n, -reps and the concurrencies must be positive")
 	}
 	if o.ProfileRep < 0 {

@@ -328,6 +328,9 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	p("## Notes\n\n")
 	p("- Every run gets a fresh schema (migrated before the processes start) and Redis key prefix, dropped afterwards; processes are started fresh for every run, so peak RSS is per run.\n")
+	if rep.Options.History > 0 {
+		p("- Before each ingest, end-to-end and drain run the table already holds %d finished notifications (the scrape runs' mix) with statistics taken, as in an installation that has been running; the figures leave them out.\n", rep.Options.History)
+	}
 	p("- Ingest runs send %d warm-up requests (not measured) before the window opens. The naive baselines run inside the bench process (pgx and go-redis, no HTTP); their CPU is the bench process's.\n", warmup(rep.Options.N))
 	p("- End to end: the window opens before the first POST and closes when every notification is `delivered` in PostgreSQL; throughput is N over (last `delivered_at` − first POST); latency is `delivered_at − created_at` per notification.\n")
 	p("- Drain runs: the queue (Redis list for Celery, stream for Pulse) holds all N before the consumer starts; the window opens at the first delivery, so start-up (seconds for Python) is not counted; throughput is (N−1) over (last − first `delivered_at`). The Celery task uses raw psycopg2 and one keep-alive `requests.Session` per process (the old system used the Django ORM: slower), and signs each webhook as Pulse does, since the sink verifies signatures.\n")

@@ -14,6 +14,25 @@ import (
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
+// byKeyOnly: statements that move rows named by id compare their state with a sub-select,
+// such as status = (select 'queued'), rather than a literal. A literal lets the planner prove
+// that the partial index of that state (notifications_queued_idx, notifications_lease_idx)
+// covers the rows, and with statistics taken while the state held few rows it scans that
+// index and filters by id: one claim then reads the whole backlog, just when the backlog is
+// large. The sub-select's value is unknown when planning, so the rows are found by primary
+// key whatever the statistics say. TestClaimFindsRowsByPrimaryKey checks the plan.
+
+// claimSQL moves the queued notifications among the ids $1 to sending at $2, leased until
+// $3. The rows are found by primary key (see byKeyOnly). Two batches claiming the same id at
+// once (a duplicate dispatch) may deadlock; PostgreSQL then fails one, and its dispatches are
+// retried.
+const claimSQL = `
+	update notifications
+	set status = 'sending', attempts = attempts + 1, sending_at = $2, lease_until = $3,
+		next_attempt_at = null, updated_at = $2
+	where id = any($1) and status = (select 'queued') and (expires_at is null or expires_at > $2)
+	returning ` + columns
+
 // ErrNotClaimable means the notification is not queued: another delivery has it, or it has
 // finished, been cancelled or expired. The dispatch that asked for it is a duplicate.
 var ErrNotClaimable = errors.New("notification is not queued")
@@ -55,14 +74,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 		uids = append(uids, uid)
 	}
 	now := s.now()
-	// The primary key scan of id = any($1) visits the ids sorted, so concurrent batches lock
-	// their rows in the same order and do not deadlock.
-	rows, err := s.pool.Query(ctx, `
-		update notifications
-		set status = 'sending', attempts = attempts + 1, sending_at = $2, lease_until = $3,
-			next_attempt_at = null, updated_at = $2
-		where id = any($1) and status = 'queued' and (expires_at is null or expires_at > $2)
-		returning `+columns, uids, now, now.Add(lease))
+	rows, err := s.pool.Query(ctx, claimSQL, uids, now, now.Add(lease))
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
@@ -100,7 +112,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 		with expired as (
 			update notifications
 			set status = 'expired', expired_at = $2, finished_at = $2, updated_at = $2
-			where id = any($1) and status = 'queued' and expires_at <= $2
+			where id = any($1) and status = (select 'queued') and expires_at <= $2
 		)
 		select id from notifications where id = any($1)`, missed, now)
 	if err != nil {
@@ -173,30 +185,7 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 		nextAt[i], startedAt[i] = timestamptz(a.NextAttemptAt), a.StartedAt
 		durations[i] = float64(a.Duration) / float64(time.Millisecond)
 	}
-	rows, err := s.pool.Query(ctx, `
-		with input as (
-			select * from unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-				$7::text[], $8::int[], $9::timestamptz[], $10::float8[])
-				as t(id, attempt, status, next_attempt_at, error, provider_message_id, outcome, status_code,
-				     started_at, duration_ms)
-		), moved as (
-			update notifications n
-			set status = i.status, next_attempt_at = i.next_attempt_at, lease_until = null, last_error = i.error,
-				provider_message_id = case when i.provider_message_id = '' then n.provider_message_id else i.provider_message_id end,
-				delivered_at = case when i.status = 'delivered' then $11 else n.delivered_at end,
-				failed_at = case when i.status = 'failed' then $11 else n.failed_at end,
-				expired_at = case when i.status = 'expired' then $11 else n.expired_at end,
-				finished_at = case when i.status in ('delivered', 'failed', 'expired') then $11::timestamptz end,
-				updated_at = $11
-			from input i
-			where n.id = i.id and n.status = 'sending' and n.attempts = i.attempt
-			returning n.id
-		), attempt as (
-			insert into delivery_attempts (notification_id, attempt, outcome, status_code, error,
-				provider_message_id, started_at, duration_ms)
-			select id, attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms from input
-		)
-		select id from moved`,
+	rows, err := s.pool.Query(ctx, recordSQL,
 		ids, attemptNos, statuses, nextAt, errs, providerIDs, outcomes, codes, startedAt, durations, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
@@ -217,6 +206,34 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 	}
 	return out, nil
 }
+
+// recordSQL stores the attempts given as arrays ($1 to $10, one element per attempt) and moves
+// each notification still sending under its attempt to the attempt's state, at $11. It
+// returns the ids moved. The rows are found by primary key (see byKeyOnly).
+const recordSQL = `
+	with input as (
+		select * from unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+			$7::text[], $8::int[], $9::timestamptz[], $10::float8[])
+			as t(id, attempt, status, next_attempt_at, error, provider_message_id, outcome, status_code,
+			     started_at, duration_ms)
+	), moved as (
+		update notifications n
+		set status = i.status, next_attempt_at = i.next_attempt_at, lease_until = null, last_error = i.error,
+			provider_message_id = case when i.provider_message_id = '' then n.provider_message_id else i.provider_message_id end,
+			delivered_at = case when i.status = 'delivered' then $11 else n.delivered_at end,
+			failed_at = case when i.status = 'failed' then $11 else n.failed_at end,
+			expired_at = case when i.status = 'expired' then $11 else n.expired_at end,
+			finished_at = case when i.status in ('delivered', 'failed', 'expired') then $11::timestamptz end,
+			updated_at = $11
+		from input i
+		where n.id = i.id and n.status = (select 'sending') and n.attempts = i.attempt
+		returning n.id
+	), attempt as (
+		insert into delivery_attempts (notification_id, attempt, outcome, status_code, error,
+			provider_message_id, started_at, duration_ms)
+		select id, attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms from input
+	)
+	select id from moved`
 
 // AttemptRow is one stored delivery attempt.
 type AttemptRow struct {
