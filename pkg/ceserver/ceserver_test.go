@@ -61,6 +61,42 @@ func TestReadEventsBatchLimit(t *testing.T) {
 	require.ErrorContains(t, err, "at most 2")
 }
 
+// TestReadEventsBatch reads a batch whose length the client declared, and refuses with 400
+// a batch that is not one JSON array of events, and a body longer than allowed.
+func TestReadEventsBatch(t *testing.T) {
+	t.Parallel()
+	event := func(id string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"s","type":"t","data":{"n":` + id + `}}`
+	}
+	read := func(body string, maxBytes int64) ([]string, error) {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+		events, batch, err := ceserver.ReadEvents(req, maxBytes, 10)
+		if err == nil {
+			require.True(t, batch)
+		}
+		var out []string
+		for _, e := range events {
+			out = append(out, e.ID()+"="+string(e.Data()))
+		}
+		return out, err
+	}
+
+	got, err := read("["+event("1")+", "+event("2")+"]", 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, []string{`1={"n":1}`, `2={"n":2}`}, got)
+
+	for _, body := range []string{"[" + event("1") + "] trailing", "[" + event("1"), `{"specversion":"1.0"}`, "[1]"} {
+		_, err := read(body, 1<<20)
+		require.Equal(t, http.StatusBadRequest, ceserver.Status(err), "%s: %v", body, err)
+	}
+
+	body := "[" + event("1") + "]"
+	_, err = read(body, int64(len(body)-1))
+	require.ErrorIs(t, err, ceserver.ErrTooLarge)
+	require.Equal(t, http.StatusRequestEntityTooLarge, ceserver.Status(err))
+}
+
 // TestServeDrains serves, answers the probes, and on cancel fails readiness while it drains,
 // then returns.
 func TestServeDrains(t *testing.T) {

@@ -71,8 +71,8 @@ func ValidateEventKey(source, id string) *apis.FieldError {
 func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	var req Request
 	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil || raw == nil || dec.More() {
+	// Unmarshal, unlike a Decoder, copies nothing and refuses anything after the object.
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
 		return req, apis.ErrGeneric("must be a JSON object", apis.CurrentField)
 	}
 	var errs *apis.FieldError
