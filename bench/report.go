@@ -363,8 +363,9 @@ func targets(w io.Writer, sums []*Summary) {
 	type row struct{ target, figure, verdict string }
 	var rows []row
 	if s := by["ingest-single-c64"]; s != nil {
-		rows = append(rows, row{"ingest single-event ≥ 10,000/s at concurrency 64, ≈ 2.5× the naive limit",
-			fmt.Sprintf("%.0f/s, %.2f× naive (%.0f/s)", s.Throughput.Median, s.Ratio, s.BaselineThroughput), verdict(s.Met != nil && *s.Met)})
+		// The issue put 10,000/s at about 2.5× the naive limit; the ratio is shown, the rate judged.
+		rows = append(rows, row{"ingest single-event ≥ 10,000/s at concurrency 64 (the issue's estimate: ≈ 2.5× the naive limit)",
+			fmt.Sprintf("%.0f/s; %.2f× the naive loop (%.0f/s on this machine)", s.Throughput.Median, s.Ratio, s.BaselineThroughput), verdict(s.Met != nil && *s.Met)})
 	}
 	for _, s := range sums {
 		if strings.HasPrefix(s.Scenario, "ingest-paced-") && s.Runs > 0 {
@@ -388,7 +389,9 @@ func targets(w io.Writer, sums []*Summary) {
 		}
 	}
 	if s := by["drain-pulse-sink-0ms"]; s != nil && s.Ratio > 0 {
-		rows = append(rows, row{"deliver path ≥ 4× Celery, same concurrency, pre-filled queue", fmt.Sprintf("%.2f× (%.0f/s vs %.0f/s)", s.Ratio, s.Throughput.Median, s.BaselineThroughput), verdict(s.Ratio >= 4)})
+		// Not one of the issue's targets, which compare end to end with Celery; shown beside them
+		// because it is the like-for-like comparison at Celery's own concurrency.
+		rows = append(rows, row{"(comparison) deliver path alone vs Celery, same concurrency, pre-filled queue", fmt.Sprintf("%.2f× (%.0f/s vs %.0f/s)", s.Ratio, s.Throughput.Median, s.BaselineThroughput), "–"})
 	}
 	var rss float64
 	var where string
