@@ -45,10 +45,6 @@ func (h *Harness) drainScenarios(skip string) []scenario {
 				return h.runDrain(ctx, d, true, profile)
 			},
 		}
-		if d == 0 {
-			sc.Target = "≥ 4× Celery"
-			sc.Check = func(s *Summary) bool { return s.Ratio >= 4 }
-		}
 		out = append(out, sc)
 	}
 	return out

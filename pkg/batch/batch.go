@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Func does the work of one batch: it gets the items of every call gathered, in order, and
@@ -13,13 +14,21 @@ type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
 // Batcher runs Func over the items of concurrent calls. While a batch runs, the calls that
 // arrive wait and go into the next one; no call ever waits for a timer, so a lone call runs
 // at once and a busy system gets large batches.
+//
+// Up to workers batches run at once, but a batch starts beside others only when at least
+// parallelAt items are waiting for it: a second statement for a handful of rows costs the
+// database more than it saves, while a second statement for a full batch keeps it busy. So
+// single calls under load pile into one large batch, and calls bringing many items each get
+// a batch of their own.
 type Batcher[In, Out any] struct {
-	fn       Func[In, Out]
-	maxItems int
-	workers  int
-	jobs     chan *call[In, Out]
-	wg       sync.WaitGroup
-	ctx      context.Context
+	fn         Func[In, Out]
+	maxItems   int
+	workers    int
+	parallelAt int
+	jobs       chan *call[In, Out]
+	waiting    atomic.Int64
+	wg         sync.WaitGroup
+	ctx        context.Context
 }
 
 type call[In, Out any] struct {
@@ -33,25 +42,24 @@ type result[Out any] struct {
 }
 
 // New returns a batcher that puts at most maxItems items in a batch (a single call may bring
-// more) and runs up to workers batches at once. ctx bounds every batch; cancel it only after
-// Stop.
+// more) and runs up to workers batches at once, a batch beside others only when at least a
+// quarter of maxItems is waiting. ctx bounds every batch; cancel it only after Stop.
 func New[In, Out any](ctx context.Context, fn Func[In, Out], maxItems, workers int) *Batcher[In, Out] {
-	return &Batcher[In, Out]{fn: fn, maxItems: max(maxItems, 1), workers: max(workers, 1),
+	maxItems = max(maxItems, 1)
+	return &Batcher[In, Out]{fn: fn, maxItems: maxItems, workers: max(workers, 1), parallelAt: max(maxItems/4, 1),
 		jobs: make(chan *call[In, Out], maxItems), ctx: ctx}
 }
 
-// Start starts the workers.
+// Start starts the batcher.
 func (b *Batcher[In, Out]) Start() {
-	for range b.workers {
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.work()
-		}()
-	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.dispatch()
+	}()
 }
 
-// Stop finishes the calls already made and stops the workers. No call may be made after.
+// Stop finishes the calls already made and stops the batcher. No call may be made after.
 func (b *Batcher[In, Out]) Stop() {
 	close(b.jobs)
 	b.wg.Wait()
@@ -62,33 +70,76 @@ func (b *Batcher[In, Out]) Stop() {
 // learns what happened to its items.
 func (b *Batcher[In, Out]) Do(ctx context.Context, items ...In) ([]Out, error) {
 	c := &call[In, Out]{items: items, done: make(chan result[Out], 1)}
+	b.waiting.Add(1)
 	select {
 	case b.jobs <- c:
 	case <-ctx.Done():
+		b.waiting.Add(-1)
 		return nil, ctx.Err()
 	}
 	r := <-c.done
 	return r.out, r.err
 }
 
-func (b *Batcher[In, Out]) work() {
-	for first := range b.jobs {
-		calls := []*call[In, Out]{first}
-		n := len(first.items)
-	gather:
-		for n < b.maxItems {
-			select {
-			case c, ok := <-b.jobs:
-				if !ok {
-					break gather
-				}
-				calls = append(calls, c)
-				n += len(c.items)
-			default:
-				break gather
+// dispatch gathers calls and starts batches: one whenever none is running, another beside
+// those running while fewer than workers run and parallelAt items wait. When the calls stop
+// coming (Stop), whatever waits is run and dispatch returns once every batch has ended.
+func (b *Batcher[In, Out]) dispatch() {
+	var pending []*call[In, Out]
+	waiting := 0 // items in pending
+	running := 0
+	ended := make(chan struct{}, b.workers)
+	jobs := b.jobs
+	take := func(c *call[In, Out]) {
+		pending = append(pending, c)
+		waiting += len(c.items)
+	}
+	for {
+		for len(pending) > 0 && running < b.workers && (running == 0 || waiting >= b.parallelAt || jobs == nil) {
+			n, k := 0, 0
+			for k < len(pending) && n < b.maxItems {
+				n += len(pending[k].items)
+				k++
 			}
+			calls := pending[:k:k]
+			pending = pending[k:]
+			waiting -= n
+			b.waiting.Add(-int64(k))
+			running++
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				b.run(calls, n)
+				ended <- struct{}{}
+			}()
 		}
-		b.run(calls, n)
+		if jobs == nil && len(pending) == 0 {
+			return // the running batches end on their own; Stop waits for them
+		}
+		select {
+		case c, ok := <-jobs:
+			if !ok {
+				jobs = nil
+				continue
+			}
+			take(c)
+			// Take whatever else is already there, so that a batch starting now holds it.
+		more:
+			for waiting < b.maxItems {
+				select {
+				case c, ok := <-jobs:
+					if !ok {
+						jobs = nil
+						break more
+					}
+					take(c)
+				default:
+					break more
+				}
+			}
+		case <-ended:
+			running--
+		}
 	}
 }
 
@@ -112,4 +163,4 @@ func (b *Batcher[In, Out]) run(calls []*call[In, Out], n int) {
 }
 
 // Queued returns the number of calls waiting for a batch.
-func (b *Batcher[In, Out]) Queued() int { return len(b.jobs) }
+func (b *Batcher[In, Out]) Queued() int { return int(b.waiting.Load()) }

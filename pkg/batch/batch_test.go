@@ -66,6 +66,57 @@ func TestConcurrentCallsShareBatches(t *testing.T) {
 	require.Less(t, len(sizes), 11, "the queued calls shared batches: %v", sizes)
 }
 
+// TestSecondBatchOnlyForManyItems holds a batch and checks that single items wait for it,
+// however many workers there are, while enough waiting items start a batch beside it.
+func TestSecondBatchOnlyForManyItems(t *testing.T) {
+	t.Parallel()
+	started := make(chan int, 10)
+	release := make(chan struct{})
+	echo := func(ctx context.Context, items []int) ([]int, error) {
+		started <- len(items)
+		<-release
+		return items, nil
+	}
+	// At most 100 items a batch, so a batch starts beside another from 25 waiting items.
+	b := batch.New(context.Background(), echo, 100, 2)
+	b.Start()
+	defer b.Stop()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Stop, which waits for the held batches
+
+	var wg sync.WaitGroup
+	do := func(items ...int) {
+		wg.Go(func() {
+			out, err := b.Do(context.Background(), items...)
+			require.NoError(t, err)
+			require.Equal(t, items, out)
+		})
+	}
+	do(0)
+	require.Equal(t, 1, <-started)
+	for i := range 10 {
+		do(i + 1)
+	}
+	require.Eventually(t, func() bool { return b.Queued() == 10 }, time.Second, time.Millisecond)
+	select {
+	case n := <-started:
+		t.Fatalf("a batch of %d items started beside the first, with fewer than 25 waiting", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	many := make([]int, 30)
+	do(many...)
+	select {
+	case n := <-started:
+		require.Equal(t, 40, n, "the second batch holds everything waiting")
+	case <-time.After(5 * time.Second):
+		t.Fatal("40 waiting items did not start a second batch")
+	}
+	free()
+	wg.Wait()
+}
+
 func TestErrorFailsEveryCallOfTheBatch(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")

@@ -105,7 +105,8 @@ type Ingest struct {
 	// CommitBatch bounds how many notifications one PostgreSQL transaction commits; concurrent
 	// requests share transactions up to this size.
 	CommitBatch int `envconfig:"PULSE_INGEST_COMMIT_BATCH" default:"1000"`
-	// Committers is the number of transactions the group committer keeps in flight at once.
+	// Committers bounds the transactions the group committer keeps in flight at once; a
+	// transaction starts beside another only when a quarter of PULSE_INGEST_COMMIT_BATCH waits.
 	Committers int `envconfig:"PULSE_INGEST_COMMITTERS" default:"4"`
 }
 

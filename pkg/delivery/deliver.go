@@ -133,8 +133,17 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	logger().Info("delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
-		"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
+	// A delivered attempt is logged at debug: at thousands a second the lines would cost more
+	// than the sends, and every attempt is in delivery_attempts and the status API. Retries and
+	// failures are logged at info.
+	level := slog.LevelInfo
+	if a.Status == notification.Delivered {
+		level = slog.LevelDebug
+	}
+	if d.logger.Enabled(ctx, level) {
+		logger().Log(ctx, level, "delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
+			"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
+	}
 	if d.observations != nil {
 		latency := d.now().Sub(n.CreatedAt)
 		if n.SendAt != nil && n.SendAt.After(n.CreatedAt) {
