@@ -329,7 +329,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	p("## Notes\n\n")
 	p("- Every run gets a fresh schema (migrated before the processes start) and Redis key prefix, dropped afterwards; processes are started fresh for every run, so peak RSS is per run.\n")
 	if rep.Options.History > 0 {
-		p("- Before each ingest, end-to-end and drain run the table already holds %d finished notifications (the scrape runs' mix) with statistics taken, as in an installation that has been running; the figures leave them out.\n", rep.Options.History)
+		p("- Before each ingest, end-to-end and drain run the table already holds %d finished notifications (the scrape runs' mix) with statistics taken and a checkpoint after the fill, as in an installation that has been running; the figures leave them out.\n", rep.Options.History)
 	}
 	p("- Ingest runs send %d warm-up requests (not measured) before the window opens. The naive baselines run inside the bench process (pgx and go-redis, no HTTP); their CPU is the bench process's.\n", warmup(rep.Options.N))
 	p("- End to end: the window opens before the first POST and closes when every notification is `delivered` in PostgreSQL; throughput is N over (last `delivered_at` − first POST); latency is `delivered_at − created_at` per notification.\n")
