@@ -368,7 +368,7 @@ func (e *runEnv) start(ctx context.Context, name, command string, extra map[stri
 		spec.Ready = "/readyz"
 		vars["PORT"] = strconv.Itoa(spec.Port)
 	}
-	spec.Env = e.functionEnv(vars)
+	spec.Env = append(e.functionEnv(vars), "GODEBUG=gctrace=1") // heap figures; see gcTrace
 	p, err := proc.Start(ctx, spec)
 	if err != nil {
 		return nil, err

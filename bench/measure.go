@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,11 @@ type ProcessFigures struct {
 	CPUPer1000 float64 `json:"cpu_seconds_per_1000"`
 	// ReadyMS is the time from the start of the process to its first 200 on /readyz.
 	ReadyMS float64 `json:"ready_ms,omitempty"`
+	// HeapPeakMB and HeapLiveMB are, for a Go process, the largest heap at the end of a
+	// garbage collection and the largest heap it found live, over the process's life, from
+	// the runtime's own trace (GODEBUG=gctrace=1).
+	HeapPeakMB float64 `json:"heap_peak_mb,omitempty"`
+	HeapLiveMB float64 `json:"heap_live_mb,omitempty"`
 	// Role says whether the process is part of the system measured ("sut"), of its baseline
 	// ("baseline") or of the bench itself ("bench": load generator, sink, samplers).
 	Role string `json:"role"`
@@ -147,7 +153,9 @@ func (w *window) end(ctx context.Context, n int) measured {
 	m.Postgres = w.pg.Stop()
 	for _, p := range w.procs {
 		u := p.Tree().Usage()
-		m.Processes = append(m.Processes, figures(p.Name, u, n, "sut"))
+		f := figures(p.Name, u, n, "sut")
+		f.HeapPeakMB, f.HeapLiveMB = gcTrace(p.Log)
+		m.Processes = append(m.Processes, f)
 	}
 	m.Harness = figures("bench harness", w.self.Usage(), n, w.harnessRole)
 	for _, p := range w.profiled {
@@ -168,6 +176,29 @@ func figures(name string, u proc.Usage, n int, role string) ProcessFigures {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// gcLine matches the heap sizes of a gctrace line: "gc 12 @0.5s 3%: ... 21->25->13 MB, 24 MB
+// goal, ...": at the start of the collection, at its end, and found live.
+var gcLine = regexp.MustCompile(`^gc \d+ @.* (\d+)->(\d+)->(\d+) MB`)
+
+// gcTrace reads the largest heap at the end of a collection and the largest live heap from a
+// Go process's log; zeros when it has no trace lines.
+func gcTrace(logPath string) (peak, live float64) {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.Lines(string(data)) {
+		m := gcLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		end, _ := strconv.ParseFloat(m[2], 64)
+		found, _ := strconv.ParseFloat(m[3], 64)
+		peak, live = max(peak, end), max(live, found)
+	}
+	return peak, live
+}
 
 func (w *window) saveProfiles(ctx context.Context, p *proc.Process, scenario string, files map[string]string) error {
 	dir := filepath.Join(w.h.opts.Profiles, scenario)
