@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -63,7 +64,13 @@ func dev(ctx context.Context, args []string) error {
 		g.Go(func() error { return delivery.Run(ctx, d.priority, cfg, logFor("deliver-"+string(d.priority))) })
 
 		g.Go(func() error {
-			return runStreamSource(ctx, string(d.priority), "http://127.0.0.1:"+strconv.Itoa(d.port)+"/", logFor("stream-source-"+string(d.priority)))
+			// As Knative does, send nothing before the deliver function is ready: an entry whose
+			// send fails stays pending until the stream source reclaims it, minutes later.
+			sink := "http://127.0.0.1:" + strconv.Itoa(d.port) + "/"
+			if err := waitReady(ctx, sink+"readyz"); err != nil {
+				return err
+			}
+			return runStreamSource(ctx, string(d.priority), sink, logFor("stream-source-"+string(d.priority)))
 		})
 	}
 	if err := devExtras(ctx, g, devCfg, logFor); err != nil {
@@ -83,6 +90,29 @@ Stop with Ctrl-C.
 		return nil
 	}
 	return err
+}
+
+// waitReady polls url until it answers 200, or ctx ends.
+func waitReady(ctx context.Context, url string) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 func runStreamSource(ctx context.Context, priority, sink string, logger *slog.Logger) error {
