@@ -107,7 +107,8 @@ type Ingest struct {
 	CommitBatch int `envconfig:"PULSE_INGEST_COMMIT_BATCH" default:"1000"`
 	// Committers bounds the transactions the group committer keeps in flight at once; a
 	// transaction starts beside another only when a quarter of PULSE_INGEST_COMMIT_BATCH waits.
-	Committers int `envconfig:"PULSE_INGEST_COMMITTERS" default:"4"`
+	// Two keep batch ingest as fast as four, with less memory held (bench/REPORT.md).
+	Committers int `envconfig:"PULSE_INGEST_COMMITTERS" default:"2"`
 }
 
 // Deliver configures functions/deliver-high and functions/deliver-low.

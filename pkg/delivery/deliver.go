@@ -68,7 +68,7 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	if d.jitter == nil {
 		d.jitter = rand.Float64
 	}
-	size, workers := cmp.Or(cfg.Batch, 256), cmp.Or(cfg.Committers, 4)
+	size, workers := cmp.Or(cfg.Batch, 256), cmp.Or(cfg.Committers, 1)
 	lease := cfg.Lease
 	d.claims = batch.New(context.Background(), func(ctx context.Context, ids []string) ([]store.Claimed, error) {
 		return d.store.ClaimMany(ctx, ids, lease)
