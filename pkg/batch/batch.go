@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -65,9 +66,9 @@ func (b *Batcher[In, Out]) Stop() {
 	b.wg.Wait()
 }
 
-// Do runs items in a shared batch and returns their results, in order. Once the items are in
-// a batch, the batch runs to its end even if ctx is cancelled, and Do waits for it: the caller
-// learns what happened to its items.
+// Do runs items in a shared batch and returns their results, in order. ctx bounds only the
+// hand-over to the batcher: once it has the items, they run in a batch to its end even if ctx
+// is cancelled, and Do waits for it, so the caller learns what happened to its items.
 func (b *Batcher[In, Out]) Do(ctx context.Context, items ...In) ([]Out, error) {
 	c := &call[In, Out]{items: items, done: make(chan result[Out], 1)}
 	b.waiting.Add(1)
@@ -101,7 +102,9 @@ func (b *Batcher[In, Out]) dispatch() {
 				n += len(pending[k].items)
 				k++
 			}
-			calls := pending[:k:k]
+			// A copy, so that the calls can leave pending's array once their batch has run.
+			calls := slices.Clone(pending[:k])
+			clear(pending[:k])
 			pending = pending[k:]
 			waiting -= n
 			b.waiting.Add(-int64(k))

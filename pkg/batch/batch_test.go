@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/pkg/batch"
@@ -89,8 +90,8 @@ func TestSecondBatchOnlyForManyItems(t *testing.T) {
 	do := func(items ...int) {
 		wg.Go(func() {
 			out, err := b.Do(context.Background(), items...)
-			require.NoError(t, err)
-			require.Equal(t, items, out)
+			assert.NoError(t, err)
+			assert.Equal(t, items, out)
 		})
 	}
 	do(0)

@@ -91,6 +91,13 @@ func TestReadEventsBatch(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, ceserver.Status(err), "%s: %v", body, err)
 	}
 
+	// A body past the buffer set aside for its declared length is read whole all the same.
+	large := `{"specversion":"1.0","id":"L","source":"s","type":"t","data":"` + strings.Repeat("x", 400<<10) + `"}`
+	got, err = read("["+large+","+large+"]", 4<<20)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, `L="`+strings.Repeat("x", 400<<10)+`"`, got[1])
+
 	body := "[" + event("1") + "]"
 	_, err = read(body, int64(len(body)-1))
 	require.ErrorIs(t, err, ceserver.ErrTooLarge)

@@ -54,7 +54,7 @@ type DelivererConfig struct {
 	// Jitter returns a number in [0, 1) that spreads retries; nil means math/rand.
 	Jitter func() float64
 	// Batch bounds the claims or outcomes one statement carries; Committers is how many
-	// statements of each kind run at once. Zero means 256 and 4.
+	// statements of each kind run at once. Zero means 256 and 1.
 	Batch, Committers int
 }
 

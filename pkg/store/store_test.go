@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,4 +173,50 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	n, err = b.store.Get(ctx, c)
 	require.NoError(t, err)
 	require.Equal(t, notification.Sending, n.Status)
+}
+
+// TestConcurrentClaimsOfTheSameIDs claims the same notifications from several batches at once,
+// each naming them in a different order, as duplicate dispatches to several deliver pods do:
+// every notification is claimed exactly once and no statement fails (a deadlock would).
+func TestConcurrentClaimsOfTheSameIDs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const rows, claimers = 300, 4
+	for round := range 5 {
+		reqs := make([]store.NewNotification, rows)
+		for i := range reqs {
+			reqs[i] = webhookRequest("s", fmt.Sprintf("%d-%d", round, i))
+		}
+		acc, err := b.store.Insert(ctx, reqs)
+		require.NoError(t, err)
+		ids := make([]string, rows)
+		for i, a := range acc {
+			ids[i] = a.ID
+		}
+		claims := make([][]store.Claimed, claimers)
+		errs := make([]error, claimers)
+		var wg sync.WaitGroup
+		for c := range claimers {
+			order := slices.Clone(ids)
+			rand.New(rand.NewPCG(uint64(round), uint64(c))).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			wg.Go(func() { claims[c], errs[c] = b.store.ClaimMany(ctx, order, time.Minute) })
+		}
+		wg.Wait()
+		won := map[string]int{}
+		for c := range claimers {
+			require.NoError(t, errs[c], "round %d, claimer %d", round, c)
+			for _, cl := range claims[c] {
+				if cl.Err == nil {
+					won[cl.Notification.ID]++
+				} else {
+					require.ErrorIs(t, cl.Err, store.ErrNotClaimable)
+				}
+			}
+		}
+		require.Len(t, won, rows, "round %d: every notification claimed", round)
+		for id, n := range won {
+			require.Equal(t, 1, n, "round %d: %s claimed %d times", round, id, n)
+		}
+	}
 }

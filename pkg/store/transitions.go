@@ -23,14 +23,19 @@ import (
 // key whatever the statistics say. TestClaimFindsRowsByPrimaryKey checks the plan.
 
 // claimSQL moves the queued notifications among the ids $1 to sending at $2, leased until
-// $3. The rows are found by primary key (see byKeyOnly). Two batches claiming the same id at
-// once (a duplicate dispatch) may deadlock; PostgreSQL then fails one, and its dispatches are
-// retried.
+// $3. The rows are found by primary key (see byKeyOnly) and locked in id order, so that two
+// batches claiming some of the same ids at once (duplicate dispatches) never deadlock: an
+// UPDATE alone locks in the order its plan visits rows, which for a bitmap scan is the heap's.
 const claimSQL = `
 	update notifications
 	set status = 'sending', attempts = attempts + 1, sending_at = $2, lease_until = $3,
 		next_attempt_at = null, updated_at = $2
-	where id = any($1) and status = (select 'queued') and (expires_at is null or expires_at > $2)
+	where id in (
+		select id from notifications
+		where id = any($1) and status = (select 'queued') and (expires_at is null or expires_at > $2)
+		order by id
+		for update
+	)
 	returning ` + columns
 
 // ErrNotClaimable means the notification is not queued: another delivery has it, or it has
