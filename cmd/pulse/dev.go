@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/ingest"
@@ -66,11 +67,11 @@ func dev(ctx context.Context, args []string) error {
 		g.Go(func() error {
 			// As Knative does, send nothing before the deliver function is ready: an entry whose
 			// send fails stays pending until the stream source reclaims it, minutes later.
-			sink := "http://127.0.0.1:" + strconv.Itoa(d.port) + "/"
-			if err := waitReady(ctx, sink+"readyz"); err != nil {
+			deliver := "http://127.0.0.1:" + strconv.Itoa(d.port)
+			if err := waitReady(ctx, deliver+ceserver.ReadyPath); err != nil {
 				return err
 			}
-			return runStreamSource(ctx, string(d.priority), sink, logFor("stream-source-"+string(d.priority)))
+			return runStreamSource(ctx, string(d.priority), deliver+"/", logFor("stream-source-"+string(d.priority)))
 		})
 	}
 	if err := devExtras(ctx, g, devCfg, logFor); err != nil {

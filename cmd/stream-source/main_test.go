@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -35,24 +34,6 @@ func build(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer collects a process's output; exec copies into it from its own goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // environ returns this process's environment without Pulse's and Knative's variables, plus
 // env.
 func environ(env ...string) []string {
@@ -69,7 +50,7 @@ func environ(env ...string) []string {
 // and it is killed when the test ends if it still runs.
 func start(t *testing.T, bin, name string, env ...string) *exec.Cmd {
 	t.Helper()
-	var out syncBuffer
+	var out pulsetest.SyncBuffer
 	cmd := exec.Command(bin)
 	cmd.Env = environ(env...)
 	cmd.Stdout, cmd.Stderr = &out, &out

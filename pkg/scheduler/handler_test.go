@@ -1,39 +1,20 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
-
-// syncBuffer is a log destination the handler and the test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // ping POSTs a binary-mode ping event with data to h and returns the answer.
 func ping(t *testing.T, h http.Handler, eventType, data string) *httptest.ResponseRecorder {
@@ -54,7 +35,7 @@ func TestHandlerRunsTheJob(t *testing.T) {
 	b := setup(t)
 	b.scheduled(t, 2, b.start.Add(time.Second))
 	b.clock.Set(b.start.Add(time.Second))
-	var logs syncBuffer
+	var logs pulsetest.SyncBuffer
 	h := scheduler.NewHandler(b.scheduler, slog.New(slog.NewJSONHandler(&logs, nil)))
 
 	w := ping(t, h, scheduler.TypePing, `{"job":"release"}`)

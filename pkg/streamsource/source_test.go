@@ -1,7 +1,6 @@
 package streamsource_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -36,7 +35,7 @@ type testBundle struct {
 	keys   queue.Keys
 	cfg    config.StreamSource
 	// logs holds what the sources started by the test logged.
-	logs *syncBuffer
+	logs *pulsetest.SyncBuffer
 }
 
 // setup returns a client of the shared test Redis and a source configuration of the test's
@@ -69,26 +68,8 @@ func setupWith(t *testing.T, url, prefix string) *testBundle {
 			MaxDeliveries:   10,
 			ShutdownTimeout: 10 * time.Second,
 		},
-		logs: &syncBuffer{},
+		logs: &pulsetest.SyncBuffer{},
 	}
-}
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // add appends a dispatch entry for notificationID to the high stream and returns its id.
@@ -139,6 +120,20 @@ func (b *testBundle) start(t *testing.T, cfg config.StreamSource) running {
 
 // pending returns how many entries of the high stream the group holds unacknowledged, or
 // -1 while the group does not exist.
+// eventuallyDeadLettered waits until the high stream's dead-letter stream holds an entry and
+// returns its entries.
+func (b *testBundle) eventuallyDeadLettered(t *testing.T) []redis.XMessage {
+	t.Helper()
+	var dead []redis.XMessage
+	require.Eventually(t, func() bool {
+		var err error
+		dead, err = b.client.XRange(context.Background(), b.keys.DeadLetter("high"), "-", "+").Result()
+		require.NoError(t, err)
+		return len(dead) > 0
+	}, waitFor, tick)
+	return dead
+}
+
 func (b *testBundle) pending(t *testing.T) int64 {
 	t.Helper()
 	p, err := b.client.XPending(context.Background(), b.keys.Stream("high"), "deliver").Result()
@@ -398,13 +393,7 @@ func TestDeadLetter(t *testing.T) {
 	b.start(t, cfg)
 	id := b.add(t, "n1")
 
-	var dead []redis.XMessage
-	require.Eventually(t, func() bool {
-		var err error
-		dead, err = b.client.XRange(context.Background(), b.keys.DeadLetter("high"), "-", "+").Result()
-		require.NoError(t, err)
-		return len(dead) > 0
-	}, waitFor, tick)
+	dead := b.eventuallyDeadLettered(t)
 	require.Len(t, dead, 1)
 	got := dead[0].Values
 	require.Equal(t, "n1", got[queue.FieldNotificationID])
@@ -605,13 +594,7 @@ func TestRefusedEventGoesToDeadLetterAtOnce(t *testing.T) {
 	b.start(t, cfg)
 	id := b.add(t, "n1")
 
-	var dead []redis.XMessage
-	require.Eventually(t, func() bool {
-		var err error
-		dead, err = b.client.XRange(context.Background(), b.keys.DeadLetter("high"), "-", "+").Result()
-		require.NoError(t, err)
-		return len(dead) > 0
-	}, waitFor, tick)
+	dead := b.eventuallyDeadLettered(t)
 	require.Equal(t, id, dead[0].Values[queue.FieldOriginalID])
 	require.Contains(t, dead[0].Values[queue.FieldReason], "refused the event with 400")
 	require.Equal(t, int64(0), b.pending(t))
