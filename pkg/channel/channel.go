@@ -52,6 +52,17 @@ type Result struct {
 	ProviderMessageID string
 	// RetryAfter is the wait the provider asked for in a Retry-After header, 0 when none.
 	RetryAfter time.Duration
+	// ErrorCode is the provider's own code for a failure (an SMTP enhanced status such as
+	// "5.1.1", a Twilio error code such as "21211", an FCM status such as "UNREGISTERED"),
+	// empty when it gave none. It is recorded with the attempt.
+	ErrorCode string
+	// Undeliverable means the provider said the recipient does not exist or has opted out
+	// (SMTP 550 5.1.1, Twilio 21211 or 21610, FCM UNREGISTERED): the address is suppressed so
+	// later notifications to it fail without another call. It implies Outcome Permanent.
+	Undeliverable bool
+	// Account names the provider account that handled the send, empty when the channel has a
+	// single unnamed provider.
+	Account string
 	// Err says why the message was not delivered; it never holds secrets or bodies.
 	Err error
 }
