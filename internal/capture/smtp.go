@@ -69,16 +69,20 @@ type SMTP struct {
 	cfg    SMTPConfig
 	server *smtp.Server
 
-	mu       sync.Mutex
-	mails    []Mail
-	counts   map[string]int
-	sessions int
+	mu        sync.Mutex
+	closed    bool
+	listeners []net.Listener
+	mails     []Mail
+	counts    map[string]int
+	// conns are the connections seen; go-smtp starts a new session after STARTTLS, so
+	// sessions are not connections.
+	conns    map[*smtp.Conn]bool
 	received chan struct{}
 }
 
 // NewSMTP returns a capture server; serve it with Serve.
 func NewSMTP(cfg SMTPConfig) *SMTP {
-	s := &SMTP{cfg: cfg, counts: map[string]int{}, received: make(chan struct{}, 1)}
+	s := &SMTP{cfg: cfg, counts: map[string]int{}, conns: map[*smtp.Conn]bool{}, received: make(chan struct{}, 1)}
 	s.server = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.server.Domain = "pulse-capture.localhost"
 	s.server.MaxMessageBytes = cfg.MaxMessageBytes
@@ -99,6 +103,15 @@ func (s *SMTP) Serve(l net.Listener) error {
 	if s.cfg.Implicit && s.cfg.TLS != nil {
 		l = tls.NewListener(l, s.cfg.TLS)
 	}
+	// go-smtp's Serve called after its Close would serve forever: keep the listener here
+	// too, so Close reaches it either way.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return l.Close()
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
 	err := s.server.Serve(l)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -117,8 +130,25 @@ func (s *SMTP) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(l)
 }
 
-// Close stops the server and ends its sessions.
-func (s *SMTP) Close() error { return s.server.Close() }
+// Close stops the server and ends its sessions. Calling it again does nothing.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	listeners := s.listeners
+	s.mu.Unlock()
+	err := s.server.Close()
+	for _, l := range listeners {
+		_ = l.Close() // already closed by the server, unless Serve had not yet reached it
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted message.
 func (s *SMTP) Received() <-chan struct{} { return s.received }
@@ -137,16 +167,16 @@ func (s *SMTP) Count(id string) int {
 	return s.counts[id]
 }
 
-// Sessions returns how many connections the server has accepted.
-func (s *SMTP) Sessions() int {
+// Connections returns how many connections have sent EHLO (or HELO).
+func (s *SMTP) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions
+	return len(s.conns)
 }
 
 func (s *SMTP) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
-	s.sessions++
+	s.conns[c] = true
 	s.mu.Unlock()
 	return &smtpSession{srv: s, conn: c}, nil
 }
