@@ -125,7 +125,7 @@ func ParseURL(raw string) (Config, error) {
 		return Config{}, invalid("scheme must be smtp or smtps")
 	}
 	if u.Opaque != "" || u.Host == "" {
-		return Config{}, invalid("no host (want smtp://user:pass@relay.example.com:587?from=...)")
+		return Config{}, invalid("no host (want smtp://USER:PASSWORD@HOST:PORT?from=ADDRESS)")
 	}
 	if u.Path != "" && u.Path != "/" {
 		return Config{}, invalid("a path is not allowed")
