@@ -50,6 +50,7 @@ func send(ctx context.Context, args []string) error {
 	fs.StringVar(&req.To, "to", "", "recipient: address, phone number, device token or URL")
 	fs.StringVar(&req.Subject, "subject", "", "subject")
 	fs.StringVar(&req.Body, "body", "", "plain-text body")
+	fs.StringVar(&req.Body, "text", "", "plain-text body (the same as --body)")
 	fs.StringVar(&req.HTML, "html", "", "HTML body (email)")
 	if err := fs.Parse(args); err != nil {
 		return err

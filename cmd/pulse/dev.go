@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -23,6 +24,9 @@ import (
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
+
+// devEmailFrom is the sender of the email `pulse dev` delivers to its capture SMTP server.
+const devEmailFrom = "Pulse dev <pulse@pulse.localhost>"
 
 // dev runs the whole pipeline in one process, each function configured exactly as in a
 // cluster (from its PULSE_ variables) except for ports and sinks.
@@ -41,6 +45,13 @@ func dev(ctx context.Context, args []string) error {
 	if err := config.Load(&devCfg); err != nil {
 		return err
 	}
+	// The deliver functions send email to the capture SMTP server, unencrypted: it is on
+	// this machine and needs no password.
+	if err := config.SetDefaults(map[string]string{
+		"PULSE_EMAIL_ACCOUNTS": fmt.Sprintf("capture=smtp://127.0.0.1:%d?from=%s&tls=none", devCfg.SMTPPort, url.QueryEscape(devEmailFrom)),
+	}); err != nil {
+		return err
+	}
 	var ingestCfg config.Ingest
 	var deliverCfg config.Deliver
 	for _, c := range []any{&ingestCfg, &deliverCfg} {
@@ -53,6 +64,8 @@ func dev(ctx context.Context, args []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	receiver := capture.NewWebhooks(deliverCfg.WebhookSecret, os.Stdout)
 	g.Go(func() error { return serve(ctx, devCfg.WebhookPort, receiver) })
+	mailbox := capture.NewSMTP(capture.SMTPConfig{Out: os.Stdout})
+	g.Go(func() error { return mailbox.ListenAndServe(ctx, "127.0.0.1:"+strconv.Itoa(devCfg.SMTPPort)) })
 
 	ingestCfg.Port = devCfg.IngestPort
 	g.Go(func() error { return ingest.Run(ctx, ingestCfg, logFor("ingest")) })
@@ -81,11 +94,13 @@ func dev(ctx context.Context, args []string) error {
 	fmt.Printf(`Pulse is running.
   ingest:           http://127.0.0.1:%d/   (POST CloudEvents; GET /v1/notifications/{id})
   webhook receiver: http://127.0.0.1:%d/   (send webhooks here to see them arrive)
+  SMTP capture:     127.0.0.1:%d          (every email the deliver functions send arrives here)
   metrics:          http://127.0.0.1:%d/metrics
 Try:
   go run ./cmd/pulse send --to http://127.0.0.1:%d/hook --data '{"hello":"world"}'
+  go run ./cmd/pulse send --channel email --to someone@example.com --subject Hello --text 'Hi there'
 Stop with Ctrl-C.
-`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.MetricsPort, devCfg.WebhookPort)
+`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.MetricsPort, devCfg.WebhookPort)
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil

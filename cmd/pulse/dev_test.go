@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/email"
 )
 
 func freePort(t *testing.T) int {
@@ -34,7 +37,7 @@ func TestDev(t *testing.T) {
 	t.Setenv("PULSE_REDIS_PREFIX", prefix)
 	t.Setenv("PULSE_LOG_LEVEL", "warn")
 	ports := map[string]int{}
-	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK"} {
+	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK", "SMTP"} {
 		ports[name] = freePort(t)
 		t.Setenv("PULSE_DEV_"+name+"_PORT", strconv.Itoa(ports[name]))
 	}
@@ -102,4 +105,19 @@ func TestDev(t *testing.T) {
 	later := post("dev-2", `,"send_at":"`+sendAt+`"`)
 	require.False(t, delivered(later))
 	require.Eventually(t, func() bool { return delivered(later) }, 30*time.Second, 100*time.Millisecond, "scheduled notification never delivered")
+
+	// The email account `pulse dev` gives its deliver functions reaches its capture SMTP server.
+	name, accountURL, ok := strings.Cut(os.Getenv("PULSE_EMAIL_ACCOUNTS"), "=")
+	require.True(t, ok, "PULSE_EMAIL_ACCOUNTS is name=URL")
+	require.Equal(t, "capture", name)
+	require.Contains(t, accountURL, "127.0.0.1:"+strconv.Itoa(ports["SMTP"]))
+	cfg, err := email.ParseURL(accountURL)
+	require.NoError(t, err)
+	mailer, err := email.New(cfg)
+	require.NoError(t, err)
+	defer mailer.Close()
+	res := mailer.Send(context.Background(), channel.Message{NotificationID: "dev-mail-1", Channel: "email",
+		To: "someone@example.com", Subject: "Hello", Body: "Hi there"})
+	require.NoError(t, res.Err)
+	require.Equal(t, channel.Delivered, res.Outcome)
 }

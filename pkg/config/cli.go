@@ -20,6 +20,9 @@ type Dev struct {
 	// WebhookPort is where the capture webhook receiver listens: send webhooks to
 	// http://127.0.0.1:8090/ to see them arrive.
 	WebhookPort int `envconfig:"PULSE_DEV_WEBHOOK_PORT" default:"8090"`
+	// SMTPPort is where the capture SMTP server listens; `pulse dev` points the email
+	// account of its deliver functions at it (PULSE_EMAIL_ACCOUNTS, unless set).
+	SMTPPort int `envconfig:"PULSE_DEV_SMTP_PORT" default:"1025"`
 	// Manifests is the directory of Knative manifests whose PingSources `pulse dev` runs.
 	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config/knative"`
 }
