@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -126,11 +127,39 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	return p, nil
 }
 
-// connKey carries, into dialer, where to record the connection it opens.
+// connKey carries, into dialer, the *dialed that records the connection it opens.
 type connKey struct{}
 
-// dialer opens TCP (or, implicit, TLS) connections and records each in the *net.Conn the
-// context carries, so a send can put a deadline on it.
+// dialed is the connection under a session being opened, so that a cancelled dial can put a
+// deadline on it: go-mail bounds the greeting, STARTTLS and AUTH by its own timeout only.
+type dialed struct {
+	mu        sync.Mutex
+	conn      net.Conn
+	cancelled bool
+}
+
+// set records c, already expired if the dial was cancelled meanwhile.
+func (d *dialed) set(c net.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.conn = c
+	if d.cancelled {
+		_ = c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// cancel makes every read and write on the connection fail at once.
+func (d *dialed) cancel() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cancelled = true
+	if d.conn != nil {
+		_ = d.conn.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// dialer opens TCP (or, implicit, TLS) connections and records each in the *dialed the
+// context carries.
 func dialer(implicit bool, config *tls.Config) mail.DialContextFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
@@ -144,8 +173,8 @@ func dialer(implicit bool, config *tls.Config) mail.DialContextFunc {
 		if err != nil {
 			return nil, err
 		}
-		if slot, ok := ctx.Value(connKey{}).(*net.Conn); ok {
-			*slot = c
+		if rec, ok := ctx.Value(connKey{}).(*dialed); ok {
+			rec.set(c)
 		}
 		return c, nil
 	}
@@ -153,19 +182,21 @@ func dialer(implicit bool, config *tls.Config) mail.DialContextFunc {
 
 // dial opens one session: connect, greeting, EHLO, STARTTLS and AUTH as configured.
 func (p *Provider) dial(ctx context.Context) (*conn, error) {
-	var raw net.Conn
-	ctx = context.WithValue(ctx, connKey{}, &raw)
-	// A cancelled dial must not hang in the greeting or the TLS handshake.
-	stop := context.AfterFunc(ctx, func() {
-		if raw != nil {
-			_ = raw.SetDeadline(time.Unix(1, 0))
-		}
-	})
+	rec := &dialed{}
+	stop := context.AfterFunc(ctx, rec.cancel)
 	defer stop()
-	c, err := p.client.DialToSMTPClientWithContext(ctx)
+	c, err := p.client.DialToSMTPClientWithContext(context.WithValue(ctx, connKey{}, rec))
+	rec.mu.Lock()
+	raw := rec.conn
+	rec.mu.Unlock()
 	if err != nil {
 		if raw != nil {
 			_ = raw.Close()
+		}
+		if ctx.Err() != nil {
+			if _, ok := replyOf(err); !ok {
+				return nil, ctx.Err()
+			}
 		}
 		return nil, err
 	}
@@ -213,6 +244,7 @@ func keepAfter(c *conn, err error) bool {
 	if !errors.As(err, &se) || se.reply.Code == 0 || se.reply.Code == 421 || se.stage == stageData {
 		return false
 	}
+	_ = c.raw.SetDeadline(time.Now().Add(5 * time.Second))
 	return c.smtp.Reset() == nil
 }
 
@@ -227,10 +259,11 @@ func (p *Provider) transact(ctx context.Context, c *conn, msg *mail.Msg) error {
 	defer stop()
 
 	fail := func(st stage, err error) error {
-		if ctx.Err() != nil {
+		r, ok := replyOf(err)
+		if !ok && ctx.Err() != nil {
+			// The deadline set from ctx is what broke the connection: say so.
 			err = ctx.Err()
 		}
-		r, _ := replyOf(err)
 		return &sendError{stage: st, reply: r, err: err}
 	}
 	from, err := msg.GetSender(false)
@@ -295,7 +328,8 @@ func (p *Provider) message(m channel.Message) (*mail.Msg, error) {
 	if err := msg.To(m.To); err != nil {
 		return nil, errors.New("email: recipient is not a valid address")
 	}
-	msg.Subject(m.Subject)
+	// Ingest allows one line only; a line break here would start a header of its own.
+	msg.Subject(strings.NewReplacer("\r", " ", "\n", " ").Replace(m.Subject))
 	msg.SetMessageIDWithValue(MessageID(m.NotificationID, p.domain))
 	msg.SetDate()
 	msg.SetGenHeader(HeaderNotificationID, m.NotificationID)

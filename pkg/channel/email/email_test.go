@@ -491,3 +491,36 @@ func TestSendRespectsContext(t *testing.T) {
 	require.Equal(t, channel.Transient, res.Outcome)
 	require.ErrorContains(t, res.Err, "smtp RCPT TO: timed out")
 }
+
+// A relay that accepts the connection but never greets holds a send no longer than its
+// context allows.
+func TestSilentRelayTimesOut(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var held sync.WaitGroup
+	t.Cleanup(func() {
+		require.NoError(t, l.Close())
+		held.Wait()
+	})
+	held.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() {
+				_, _ = c.Read(make([]byte, 1)) // until the client gives up
+				_ = c.Close()
+			})
+		}
+	})
+	p := newProvider(t, accountURL("smtp", nil, l.Addr().String(), "", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	started := time.Now()
+	res := p.Send(ctx, message("silent"))
+	require.Less(t, time.Since(started), 5*time.Second)
+	require.Equal(t, channel.Transient, res.Outcome)
+	require.EqualError(t, res.Err, "smtp open SMTP session: timed out")
+}

@@ -93,7 +93,8 @@ func (p *pool) put(c *conn, healthy bool) {
 		return
 	}
 	if p.closed {
-		p.quitLocked(c)
+		// Close has stopped waiting for QUITs: end this one on its own.
+		go c.quit()
 		return
 	}
 	c.idleSince = p.now()
@@ -133,7 +134,8 @@ func (p *pool) expireLocked() {
 	p.free = keep
 }
 
-// quitLocked ends c in the background: a QUIT must not hold up a send.
+// quitLocked ends c in the background: a QUIT must not hold up a send. Only while the pool
+// is open, so that close's Wait never races an Add.
 func (p *pool) quitLocked(c *conn) {
 	p.wg.Add(1)
 	go func() {
