@@ -266,13 +266,13 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	s.mails = append(s.mails, m)
 	s.counts[id]++
 	s.mu.Unlock()
-	select {
-	case s.received <- struct{}{}:
-	default:
-	}
 	if s.cfg.Out != nil {
 		fmt.Fprintf(s.cfg.Out, "email received: to=%s subject=%q notification=%s, %d bytes (text %d, html %d)\n",
 			strings.Join(m.To, ","), m.Header.Get("Subject"), id, len(raw), len(m.Text), len(m.HTML))
+	}
+	select {
+	case s.received <- struct{}{}:
+	default:
 	}
 	return nil
 }
@@ -289,7 +289,7 @@ func parseMail(raw []byte) (Mail, error) {
 		return Mail{}, err
 	}
 	m := Mail{Header: msg.Header, Raw: raw}
-	if err := readPart(&m, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
+	if err := readPart(&m, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, 0); err != nil {
 		return Mail{}, err
 	}
 	if subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err == nil {
@@ -298,7 +298,10 @@ func parseMail(raw []byte) (Mail, error) {
 	return m, nil
 }
 
-func readPart(m *Mail, contentType, encoding string, body io.Reader) error {
+// maxDepth bounds how deep multiparts may nest; Pulse's own messages nest one level.
+const maxDepth = 8
+
+func readPart(m *Mail, contentType, encoding string, body io.Reader, depth int) error {
 	if contentType == "" {
 		contentType = "text/plain"
 	}
@@ -307,6 +310,9 @@ func readPart(m *Mail, contentType, encoding string, body io.Reader) error {
 		return err
 	}
 	if strings.HasPrefix(mediaType, "multipart/") {
+		if depth == maxDepth {
+			return errors.New("multipart nested too deep")
+		}
 		mr := multipart.NewReader(body, params["boundary"])
 		for {
 			p, err := mr.NextRawPart()
@@ -316,7 +322,7 @@ func readPart(m *Mail, contentType, encoding string, body io.Reader) error {
 			if err != nil {
 				return err
 			}
-			if err := readPart(m, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); err != nil {
+			if err := readPart(m, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, depth+1); err != nil {
 				return err
 			}
 		}
