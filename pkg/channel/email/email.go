@@ -37,6 +37,9 @@ type Provider struct {
 	client *mail.Client
 	pool   *pool
 	domain string
+	// dialing lets one session open at a time: go-mail's Client may write its AUTH choice
+	// while opening a session under a read lock, so two at once would race.
+	dialing chan struct{}
 }
 
 var _ channel.Provider = (*Provider)(nil)
@@ -84,7 +87,7 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 		tlsConfig.RootCAs = roots
 	}
 
-	p := &Provider{cfg: cfg, domain: domain}
+	p := &Provider{cfg: cfg, domain: domain, dialing: make(chan struct{}, 1)}
 	p.pool = newPool(cfg.PoolSize, cfg.IdleTimeout, p.dial)
 	for _, o := range opts {
 		o(p)
@@ -182,6 +185,12 @@ func dialer(implicit bool, config *tls.Config) mail.DialContextFunc {
 
 // dial opens one session: connect, greeting, EHLO, STARTTLS and AUTH as configured.
 func (p *Provider) dial(ctx context.Context) (*conn, error) {
+	select {
+	case p.dialing <- struct{}{}:
+		defer func() { <-p.dialing }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	rec := &dialed{}
 	stop := context.AfterFunc(ctx, rec.cancel)
 	defer stop()
