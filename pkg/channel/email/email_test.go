@@ -524,3 +524,40 @@ func TestSilentRelayTimesOut(t *testing.T) {
 	require.Equal(t, channel.Transient, res.Outcome)
 	require.EqualError(t, res.Err, "smtp open SMTP session: timed out")
 }
+
+func TestTLSModes(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		relay   relayOptions
+		user    bool
+		param   string
+		wantErr string
+	}{
+		// The relay offers AUTH only over TLS, so a delivery with AUTH proves STARTTLS ran.
+		"opportunistic upgrades when offered":               {relay: relayOptions{}, user: true, param: "tls=opportunistic"},
+		"opportunistic sends in the clear when not offered": {relay: relayOptions{noTLS: true, noAuth: true}, param: "tls=opportunistic"},
+		"none": {relay: relayOptions{noTLS: true, noAuth: true}, param: "tls=none"},
+		"explicit LOGIN is refused by a PLAIN-only relay": {relay: relayOptions{}, user: true, param: "auth=login",
+			wantErr: "smtp open SMTP session: server does not support SMTP AUTH type: LOGIN"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := startRelay(t, tt.relay)
+			var user *url.Userinfo
+			if tt.user {
+				user = url.UserPassword(testUser, testPassword)
+			}
+			p := newProvider(t, accountURL("smtp", user, r.addr, r.cert.caFile, tt.param))
+			res := send(t, p, message("mode"))
+			if tt.wantErr != "" {
+				require.Equal(t, channel.Transient, res.Outcome)
+				require.EqualError(t, res.Err, tt.wantErr)
+				require.Equal(t, 0, r.Count("mode"))
+				return
+			}
+			require.NoError(t, res.Err)
+			require.Equal(t, 1, r.Count("mode"))
+		})
+	}
+}
