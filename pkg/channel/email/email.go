@@ -218,7 +218,7 @@ func (p *Provider) Close() error {
 }
 
 // Send sends m as one email to m.To. It never retries a send the relay may have seen; a
-// pooled session that turns out to be dead before MAIL FROM was answered is replaced once.
+// pooled session that turns out to be closed by the relay at MAIL FROM is replaced once.
 func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 	msg, err := p.message(m)
 	if err != nil {
@@ -233,8 +233,10 @@ func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 			return classify(&sendError{stage: stageSession, err: err})
 		}
 		err = p.transact(ctx, c, msg)
+		// A reused session that ends at MAIL FROM, silently or with 421 (relays say that
+		// when they time out an idle session), was closed by the relay while idle.
 		var se *sendError
-		stale := errors.As(err, &se) && se.stage == stageMail && se.reply.Code == 0 && !fresh
+		stale := errors.As(err, &se) && se.stage == stageMail && (se.reply.Code == 0 || se.reply.Code == 421) && !fresh
 		p.pool.put(c, err == nil || keepAfter(c, err))
 		if stale && try == 0 && ctx.Err() == nil {
 			continue

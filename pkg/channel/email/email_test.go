@@ -338,26 +338,35 @@ func TestDroppedMidDataThenRetried(t *testing.T) {
 	require.Equal(t, "3", r.Mails()[0].Header.Get("X-Pulse-Attempt"))
 }
 
-// A pooled session that died while idle is replaced without failing the send: the relay
-// cannot have seen the message.
+// A pooled session that the relay closed while it was idle is replaced without failing the
+// send: the relay cannot have seen the message.
 func TestDeadPooledSessionIsReplaced(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, relayOptions{})
-	p := newProvider(t, r.url("smtp", ""))
-	require.NoError(t, send(t, p, message("before")).Err)
+	tests := map[string]error{
+		"dropped silently":      capture.ErrDrop,
+		"closed with a timeout": smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "Error: timeout exceeded"),
+	}
+	for name, answer := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := startRelay(t, relayOptions{})
+			p := newProvider(t, r.url("smtp", ""))
+			require.NoError(t, send(t, p, message("before")).Err)
 
-	var dropped atomic.Bool
-	r.onStage(func(stage, _ string) error {
-		if stage == capture.StageMail && dropped.CompareAndSwap(false, true) {
-			return capture.ErrDrop
-		}
-		return nil
-	})
-	res := send(t, p, message("after"))
-	require.NoError(t, res.Err)
-	require.Equal(t, channel.Delivered, res.Outcome)
-	require.Equal(t, 1, r.Count("after"))
-	require.Equal(t, 2, r.Connections())
+			var closed atomic.Bool
+			r.onStage(func(stage, _ string) error {
+				if stage == capture.StageMail && closed.CompareAndSwap(false, true) {
+					return answer
+				}
+				return nil
+			})
+			res := send(t, p, message("after"))
+			require.NoError(t, res.Err)
+			require.Equal(t, channel.Delivered, res.Outcome)
+			require.Equal(t, 1, r.Count("after"))
+			require.Equal(t, 2, r.Connections())
+		})
+	}
 }
 
 func TestSessionsAreReused(t *testing.T) {
