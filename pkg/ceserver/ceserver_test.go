@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
@@ -31,8 +32,8 @@ func TestStatus(t *testing.T) {
 		"too large":        {fmt.Errorf("%w: limit", ceserver.ErrTooLarge), http.StatusRequestEntityTooLarge},
 		"unauthorized":     {ceserver.ErrUnauthorized, http.StatusUnauthorized},
 		"forbidden":        {fmt.Errorf("%w: source x", ceserver.ErrForbidden), http.StatusForbidden},
-		"not found":        {store.ErrNotFound, http.StatusNotFound},
-		"not cancellable":  {store.ErrNotCancellable, http.StatusConflict},
+		"not found":        {notification.ErrNotFound, http.StatusNotFound},
+		"not cancellable":  {notification.ErrNotCancellable, http.StatusConflict},
 		"unavailable":      {fmt.Errorf("insert: %w", store.ErrUnavailable), http.StatusServiceUnavailable},
 		"anything else":    {errors.New("boom"), http.StatusInternalServerError},
 		"wrapped database": {fmt.Errorf("commit: %w: %w", store.ErrUnavailable, errors.New("conn reset")), http.StatusServiceUnavailable},

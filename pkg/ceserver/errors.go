@@ -8,11 +8,11 @@ import (
 
 	"knative.dev/pkg/apis"
 
-	"github.com/pulse-knative/pulse/pkg/store"
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 // Errors the HTTP layer maps to status codes; the packages that own the concepts define the
-// rest (store.ErrNotFound, store.ErrUnavailable).
+// rest (notification.ErrNotFound, store.ErrUnavailable).
 var (
 	// ErrUnauthorized means the request carries no valid credentials.
 	ErrUnauthorized = errors.New("a valid bearer token is required")
@@ -34,15 +34,27 @@ func Status(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, notification.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrNotCancellable):
+	case errors.Is(err, notification.ErrNotCancellable):
 		return http.StatusConflict
-	case errors.Is(err, store.ErrUnavailable):
+	case isUnavailable(err):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// unavailable is implemented by errors that mean a datastore could not be reached or did not
+// answer in time, so the same request may succeed if sent again (store.ErrUnavailable).
+type unavailable interface {
+	Unavailable() bool
+}
+
+// isUnavailable reports whether err, or an error it wraps, says a datastore is unavailable.
+func isUnavailable(err error) bool {
+	var u unavailable
+	return errors.As(err, &u) && u.Unavailable()
 }
 
 // FieldProblem is one bad field of a 400 answer.

@@ -107,7 +107,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		n, err = claimed[0].Notification, claimed[0].Err
 	}
 	switch {
-	case errors.Is(err, store.ErrNotClaimable), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, notification.ErrNotClaimable), errors.Is(err, notification.ErrNotFound):
 		logger().Debug("dispatch skipped: notification is not queued", "reason", err.Error())
 		return nil
 	case err != nil:
@@ -126,7 +126,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	if err == nil {
 		err = recorded[0]
 	}
-	if errors.Is(err, store.ErrLeaseLost) {
+	if errors.Is(err, notification.ErrLeaseLost) {
 		logger().Warn("claim lost before the outcome was recorded; the attempt row is kept", "outcome", a.Outcome)
 		return nil
 	}

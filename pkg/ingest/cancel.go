@@ -10,7 +10,6 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/store"
 )
 
 // CancelAnswer says what a request to cancel a notification came to.
@@ -37,7 +36,7 @@ func (h *Handler) cancelHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	answer, err := h.cancel(r.Context(), n)
 	switch {
-	case errors.Is(err, store.ErrNotCancellable):
+	case errors.Is(err, notification.ErrNotCancellable):
 		ceserver.WriteJSON(w, ceserver.Status(err), answer)
 	case err != nil:
 		ceserver.WriteError(w, h.logger, err)
@@ -67,18 +66,18 @@ func (h *Handler) cancelEvent(w http.ResponseWriter, r *http.Request, token stri
 		return
 	}
 	answer, err := h.cancel(r.Context(), n)
-	if err != nil && !errors.Is(err, store.ErrNotCancellable) {
+	if err != nil && !errors.Is(err, notification.ErrNotCancellable) {
 		ceserver.WriteError(w, logger.With("notification_id", n.ID), err)
 		return
 	}
 	ceserver.WriteJSON(w, http.StatusOK, answer)
 }
 
-// cancel cancels n. Besides failures, it returns an error wrapping store.ErrNotCancellable,
+// cancel cancels n. Besides failures, it returns an error wrapping notification.ErrNotCancellable,
 // with an answer that says why, when n can no longer be cancelled.
 func (h *Handler) cancel(ctx context.Context, n notification.Notification) (CancelAnswer, error) {
 	got, err := h.store.Cancel(ctx, n.ID)
-	if err != nil && !errors.Is(err, store.ErrNotCancellable) {
+	if err != nil && !errors.Is(err, notification.ErrNotCancellable) {
 		return CancelAnswer{}, err
 	}
 	a := CancelAnswer{ID: got.ID, Source: got.Source, EventID: got.EventID, Status: got.Status}

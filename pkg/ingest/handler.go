@@ -245,7 +245,7 @@ func (h *Handler) visible(r *http.Request) (notification.Notification, error) {
 	}
 	if err == nil && !h.allows(token, n.Source) {
 		// Another source's notification: do not even say it exists.
-		err = store.ErrNotFound
+		err = notification.ErrNotFound
 	}
 	return n, err
 }
@@ -257,7 +257,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attempts, err := h.store.Attempts(r.Context(), n.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, notification.ErrNotFound) {
 		ceserver.WriteError(w, h.logger, err)
 		return
 	}

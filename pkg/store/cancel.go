@@ -11,18 +11,15 @@ import (
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
-// ErrNotCancellable means the notification can no longer be cancelled: it has finished
-// (delivered, failed, cancelled or expired) or is being sent right now.
-var ErrNotCancellable = errors.New("notification can no longer be cancelled")
-
 // Cancel moves the notification id to cancelled when it is scheduled, queued or retrying, and
 // returns it as it now is. When it is in any other state nothing changes: Cancel returns it as
-// it is with an error wrapping ErrNotCancellable. ErrNotFound means there is none. A stream
-// entry left behind for a cancelled notification is harmless: deliver claims only queued rows.
+// it is with an error wrapping notification.ErrNotCancellable. notification.ErrNotFound means
+// there is none. A stream entry left behind for a cancelled notification is harmless: deliver
+// claims only queued rows.
 func (s *Store) Cancel(ctx context.Context, id string) (notification.Notification, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return notification.Notification{}, ErrNotFound
+		return notification.Notification{}, notification.ErrNotFound
 	}
 	// The row may move between the UPDATE and the look-up that explains why it did not match,
 	// for instance from sending back to retrying: then try again.
@@ -45,9 +42,9 @@ func (s *Store) Cancel(ctx context.Context, id string) (notification.Notificatio
 		}
 		switch {
 		case n.Status == notification.Sending:
-			return n, fmt.Errorf("%w: notification %s is being sent right now (attempt %d)", ErrNotCancellable, id, n.Attempts)
+			return n, fmt.Errorf("%w: notification %s is being sent right now (attempt %d)", notification.ErrNotCancellable, id, n.Attempts)
 		case n.Status.Terminal():
-			return n, fmt.Errorf("%w: notification %s is already %s", ErrNotCancellable, id, n.Status)
+			return n, fmt.Errorf("%w: notification %s is already %s", notification.ErrNotCancellable, id, n.Status)
 		}
 	}
 	return notification.Notification{}, fmt.Errorf("cancel notification %s: it kept changing state", id)

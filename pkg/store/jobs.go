@@ -120,7 +120,7 @@ type Lapsed struct {
 // RecoverLapsed takes back up to limit notifications whose lease ran out while sending: the
 // deliver function that claimed them died or hung before recording an outcome. Each goes to
 // retrying, due at once, or to failed when the lost attempt was its last. A deliver function
-// that records late finds its claim gone (ErrLeaseLost).
+// that records late finds its claim gone (notification.ErrLeaseLost).
 func (s *Store) RecoverLapsed(ctx context.Context, limit int) (Lapsed, error) {
 	now := s.now()
 	rows, err := s.pool.Query(ctx, `

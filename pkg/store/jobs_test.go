@@ -251,7 +251,7 @@ func TestRecoverLapsed(t *testing.T) {
 
 	// The deliver function that lost its claim records too late.
 	require.ErrorIs(t, b.store.Record(ctx, store.Attempt{NotificationID: again, Attempt: 1, Status: notification.Delivered,
-		Outcome: "delivered", StartedAt: start}), store.ErrLeaseLost)
+		Outcome: "delivered", StartedAt: start}), notification.ErrLeaseLost)
 
 	due, err := b.store.Release(ctx, 10)
 	require.NoError(t, err)
@@ -345,7 +345,7 @@ func TestPurge(t *testing.T) {
 	for i, id := range ids {
 		_, err := b.store.Get(ctx, id)
 		if i < 3 {
-			require.ErrorIs(t, err, store.ErrNotFound, "terminal and older than retention: purged")
+			require.ErrorIs(t, err, notification.ErrNotFound, "terminal and older than retention: purged")
 		} else {
 			require.NoError(t, err, "recent or unfinished: kept")
 		}
@@ -379,22 +379,22 @@ func TestCancel(t *testing.T) {
 		require.True(t, n.CancelledAt.Equal(b.now))
 	}
 	_, err = b.store.Claim(ctx, queued, time.Minute)
-	require.ErrorIs(t, err, store.ErrNotClaimable, "a stream entry left for a cancelled row is never sent")
+	require.ErrorIs(t, err, notification.ErrNotClaimable, "a stream entry left for a cancelled row is never sent")
 
 	n, err := b.store.Cancel(ctx, queued)
-	require.ErrorIs(t, err, store.ErrNotCancellable)
+	require.ErrorIs(t, err, notification.ErrNotCancellable)
 	require.Equal(t, notification.Cancelled, n.Status)
 	n, err = b.store.Cancel(ctx, sending)
-	require.ErrorIs(t, err, store.ErrNotCancellable)
+	require.ErrorIs(t, err, notification.ErrNotCancellable)
 	require.ErrorContains(t, err, "being sent")
 	require.Equal(t, notification.Sending, n.Status)
 	n, err = b.store.Cancel(ctx, delivered)
-	require.ErrorIs(t, err, store.ErrNotCancellable)
+	require.ErrorIs(t, err, notification.ErrNotCancellable)
 	require.Equal(t, notification.Delivered, n.Status)
 	_, err = b.store.Cancel(ctx, "0190c5a4-0000-7000-8000-000000000000")
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, notification.ErrNotFound)
 	_, err = b.store.Cancel(ctx, "not-a-uuid")
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, notification.ErrNotFound)
 
 	var finished int
 	require.NoError(t, b.store.Pool().QueryRow(ctx,

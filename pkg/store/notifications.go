@@ -221,17 +221,18 @@ func scanNotification(row pgx.Row) (notification.Notification, error) {
 	return n, nil
 }
 
-// Get returns the notification with id, or ErrNotFound.
+// Get returns the notification with id, or notification.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (notification.Notification, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return notification.Notification{}, ErrNotFound
+		return notification.Notification{}, notification.ErrNotFound
 	}
 	n, err := scanNotification(s.pool.QueryRow(ctx, `select `+columns+` from notifications where id = $1`, uid))
 	return n, lookupError("get notification "+id, err)
 }
 
-// GetByEvent returns the notification the CloudEvent (source, id) asked for, or ErrNotFound.
+// GetByEvent returns the notification the CloudEvent (source, id) asked for, or
+// notification.ErrNotFound.
 func (s *Store) GetByEvent(ctx context.Context, source, eventID string) (notification.Notification, error) {
 	n, err := scanNotification(s.pool.QueryRow(ctx,
 		`select `+columns+` from notifications where source = $1 and event_id = $2`, source, eventID))
@@ -243,7 +244,7 @@ func lookupError(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pgx.ErrNoRows):
-		return ErrNotFound
+		return notification.ErrNotFound
 	default:
 		return fmt.Errorf("%s: %w", op, unavailable(err))
 	}

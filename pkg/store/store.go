@@ -21,12 +21,15 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// ErrNotFound means no notification matches.
-var ErrNotFound = errors.New("notification not found")
-
 // ErrUnavailable wraps errors that mean PostgreSQL could not be reached or did not answer in
-// time: the request may succeed if tried again.
-var ErrUnavailable = errors.New("database unavailable")
+// time: the request may succeed if tried again. It reports Unavailable() true, which is how
+// ceserver maps it to 503 without depending on the store.
+var ErrUnavailable error = unavailableError{}
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string     { return "database unavailable" }
+func (unavailableError) Unavailable() bool { return true }
 
 // Store is Pulse's PostgreSQL store.
 type Store struct {

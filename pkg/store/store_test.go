@@ -98,16 +98,16 @@ func TestClaimAndRecord(t *testing.T) {
 	require.Equal(t, 1, n.Attempts)
 
 	_, err = b.store.Claim(ctx, id, time.Minute)
-	require.ErrorIs(t, err, store.ErrNotClaimable)
+	require.ErrorIs(t, err, notification.ErrNotClaimable)
 	_, err = b.store.Claim(ctx, "0190c5a4-0000-7000-8000-000000000000", time.Minute)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, notification.ErrNotFound)
 
 	next := b.now.Add(5 * time.Second)
 	require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: 1, Status: notification.Retrying,
 		NextAttemptAt: &next, Outcome: "transient", StatusCode: 503, Error: "receiver answered 503", StartedAt: b.now, Duration: time.Second}))
 	// A second record under the same claim is a lost lease: the row has moved on.
 	require.ErrorIs(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: 1, Status: notification.Delivered,
-		Outcome: "delivered", StartedAt: b.now}), store.ErrLeaseLost)
+		Outcome: "delivered", StartedAt: b.now}), notification.ErrLeaseLost)
 
 	n, err = b.store.Get(ctx, id)
 	require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestClaimExpired(t *testing.T) {
 
 	b.now = b.now.Add(2 * time.Minute)
 	_, err = b.store.Claim(ctx, acc[0].ID, time.Minute)
-	require.ErrorIs(t, err, store.ErrNotClaimable)
+	require.ErrorIs(t, err, notification.ErrNotClaimable)
 	n, err := b.store.Get(ctx, acc[0].ID)
 	require.NoError(t, err)
 	require.Equal(t, notification.Expired, n.Status)
@@ -154,9 +154,9 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, claimed[0].Err)
 	require.NoError(t, claimed[1].Err)
-	require.ErrorIs(t, claimed[2].Err, store.ErrNotClaimable, "an id named twice is claimed once")
-	require.ErrorIs(t, claimed[3].Err, store.ErrNotFound)
-	require.ErrorIs(t, claimed[4].Err, store.ErrNotFound)
+	require.ErrorIs(t, claimed[2].Err, notification.ErrNotClaimable, "an id named twice is claimed once")
+	require.ErrorIs(t, claimed[3].Err, notification.ErrNotFound)
+	require.ErrorIs(t, claimed[4].Err, notification.ErrNotFound)
 	require.Equal(t, a, claimed[0].Notification.ID)
 	require.Equal(t, c, claimed[1].Notification.ID)
 
@@ -166,7 +166,7 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
-	require.ErrorIs(t, errs[1], store.ErrLeaseLost, "attempt 2 does not hold the claim of attempt 1")
+	require.ErrorIs(t, errs[1], notification.ErrLeaseLost, "attempt 2 does not hold the claim of attempt 1")
 	n, err := b.store.Get(ctx, a)
 	require.NoError(t, err)
 	require.Equal(t, notification.Delivered, n.Status)
@@ -210,7 +210,7 @@ func TestConcurrentClaimsOfTheSameIDs(t *testing.T) {
 				if cl.Err == nil {
 					won[cl.Notification.ID]++
 				} else {
-					require.ErrorIs(t, cl.Err, store.ErrNotClaimable)
+					require.ErrorIs(t, cl.Err, notification.ErrNotClaimable)
 				}
 			}
 		}

@@ -38,18 +38,10 @@ const claimSQL = `
 	)
 	returning ` + columns
 
-// ErrNotClaimable means the notification is not queued: another delivery has it, or it has
-// finished, been cancelled or expired. The dispatch that asked for it is a duplicate.
-var ErrNotClaimable = errors.New("notification is not queued")
-
-// ErrLeaseLost means the claim a delivery held was taken back (its lease ran out and cron
-// handed the notification to another attempt) before the outcome could be recorded.
-var ErrLeaseLost = errors.New("claim on notification was lost")
-
 // Claim moves a queued notification to sending, counts the attempt and leases it until
-// now+lease. It returns ErrNotClaimable when the notification is not queued, and ErrNotFound
-// when there is none; a queued notification whose expires_at has passed is moved to expired
-// and reported as not claimable.
+// now+lease. It returns notification.ErrNotClaimable when the notification is not queued, and
+// notification.ErrNotFound when there is none; a queued notification whose expires_at has
+// passed is moved to expired and reported as not claimable.
 func (s *Store) Claim(ctx context.Context, id string, lease time.Duration) (notification.Notification, error) {
 	claimed, err := s.ClaimMany(ctx, []string{id}, lease)
 	if err != nil {
@@ -61,7 +53,7 @@ func (s *Store) Claim(ctx context.Context, id string, lease time.Duration) (noti
 // Claimed is what claiming one notification came to.
 type Claimed struct {
 	Notification notification.Notification
-	// Err is nil when the claim succeeded, else ErrNotClaimable or ErrNotFound.
+	// Err is nil when the claim succeeded, else notification.ErrNotClaimable or notification.ErrNotFound.
 	Err error
 }
 
@@ -73,7 +65,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 	for i, id := range ids {
 		uid, err := uuid.Parse(id)
 		if err != nil {
-			out[i].Err = ErrNotFound
+			out[i].Err = notification.ErrNotFound
 			continue
 		}
 		uids = append(uids, uid)
@@ -104,7 +96,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 			out[i].Notification = n
 			delete(byID, n.ID) // a second request for the same id gets no claim
 		default:
-			out[i].Err = ErrNotClaimable
+			out[i].Err = notification.ErrNotClaimable
 			missed = append(missed, uuid.MustParse(id))
 		}
 	}
@@ -132,8 +124,8 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 		found[id] = true
 	}
 	for i, id := range ids {
-		if errors.Is(out[i].Err, ErrNotClaimable) && !found[uuid.MustParse(id)] {
-			out[i].Err = ErrNotFound
+		if errors.Is(out[i].Err, notification.ErrNotClaimable) && !found[uuid.MustParse(id)] {
+			out[i].Err = notification.ErrNotFound
 		}
 	}
 	return out, nil
@@ -158,8 +150,8 @@ type Attempt struct {
 }
 
 // Record stores an attempt's row and moves the notification to the attempt's state, in one
-// statement. It returns ErrLeaseLost when the notification is no longer sending under this
-// attempt's claim; the attempt row is stored all the same, since the send happened.
+// statement. It returns notification.ErrLeaseLost when the notification is no longer sending
+// under this attempt's claim; the attempt row is stored all the same, since the send happened.
 func (s *Store) Record(ctx context.Context, a Attempt) error {
 	errs, err := s.RecordMany(ctx, []Attempt{a})
 	if err != nil {
@@ -169,7 +161,7 @@ func (s *Store) Record(ctx context.Context, a Attempt) error {
 }
 
 // RecordMany records several attempts in one statement, as Record does one, and returns an
-// error per attempt (nil or ErrLeaseLost), in order.
+// error per attempt (nil or notification.ErrLeaseLost), in order.
 func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, error) {
 	n := len(attempts)
 	var (
@@ -183,7 +175,7 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 	for i, a := range attempts {
 		uid, err := uuid.Parse(a.NotificationID)
 		if err != nil {
-			return nil, fmt.Errorf("record attempts: notification id %q: %w", a.NotificationID, ErrNotFound)
+			return nil, fmt.Errorf("record attempts: notification id %q: %w", a.NotificationID, notification.ErrNotFound)
 		}
 		ids[i], attemptNos[i], codes[i] = uid, int32(a.Attempt), int32(a.StatusCode)
 		statuses[i], errs[i], providerIDs[i], outcomes[i] = string(a.Status), a.Error, a.ProviderMessageID, a.Outcome
@@ -206,7 +198,7 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 	out := make([]error, n)
 	for i, id := range ids {
 		if !ok[id] {
-			out[i] = ErrLeaseLost
+			out[i] = notification.ErrLeaseLost
 		}
 	}
 	return out, nil
@@ -255,7 +247,7 @@ type AttemptRow struct {
 func (s *Store) Attempts(ctx context.Context, id string) ([]AttemptRow, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, notification.ErrNotFound
 	}
 	rows, err := s.pool.Query(ctx, `
 		select attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms
