@@ -235,7 +235,7 @@ func (s *Scheduler) trim(ctx context.Context, r *Report) error {
 	sort.Strings(priorities)
 	var errs []error
 	for _, p := range priorities {
-		n, err := Trim(ctx, s.redis, s.keys.Stream(p))
+		n, err := queue.Trim(ctx, s.redis, s.keys.Stream(p))
 		r.Batches++
 		r.add("trimmed", int(n))
 		if err != nil {
