@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pulse-knative/pulse/internal/devping"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
@@ -22,7 +23,7 @@ func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor fu
 		return err
 	}
 	cronCfg.Port = dev.CronPort
-	pings, err := scheduler.LoadPingSources(dev.Manifests)
+	pings, err := devping.LoadPingSources(dev.Manifests)
 	if err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor fu
 	g.Go(func() error { return metrics.Run(ctx, metricsCfg, logFor("metrics")) })
 	g.Go(func() error {
 		client := &http.Client{Timeout: cronCfg.Budget + 10*time.Second}
-		return scheduler.RunPings(ctx, pings, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+"/", client, logFor("pingsource"))
+		return devping.RunPings(ctx, pings, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+"/", client, logFor("pingsource"))
 	})
 	return nil
 }

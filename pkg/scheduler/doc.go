@@ -1,5 +1,4 @@
-// Package scheduler owns what Celery Beat did: the cron jobs Knative PingSources call, and a
-// local runner of those PingSources for `pulse dev`.
+// Package scheduler owns what Celery Beat did: the cron jobs Knative PingSources call.
 //
 // The jobs keep the promise that every committed notification reaches a terminal state,
 // whatever Redis, a stream source, a deliver function or a missed tick does:
@@ -20,5 +19,5 @@
 // look-up.
 //
 // The package does not say when jobs run: the PingSources' schedules do (config/knative), and
-// LoadPingSources and RunPings play them locally. It does not deliver anything either.
+// internal/devping plays them for `pulse dev`. It does not deliver anything either.
 package scheduler

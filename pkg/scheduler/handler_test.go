@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
@@ -97,4 +98,22 @@ func TestHandlerRejectsBadEvents(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	require.Equal(t, http.StatusNotFound, w.Code)
+}
+
+func FuzzJobOf(f *testing.F) {
+	f.Add(scheduler.TypePing, "application/json", []byte(`{"job":"release"}`))
+	f.Add(scheduler.TypePing, "", []byte(`{"job":"x"}`))
+	f.Add("other", "text/plain", []byte(`x`))
+	f.Fuzz(func(t *testing.T, eventType, contentType string, data []byte) {
+		e := event.New()
+		e.SetType(eventType)
+		e.SetDataContentType(contentType)
+		e.DataEncoded = data
+		job, ferr := scheduler.JobOf(e)
+		if ferr != nil {
+			require.Empty(t, job)
+			return
+		}
+		require.Contains(t, scheduler.Jobs, job)
+	})
 }

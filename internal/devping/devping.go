@@ -1,4 +1,4 @@
-package scheduler
+package devping
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
 // PingSource's API version and kind, as the cluster's manifests name them.
@@ -244,7 +246,7 @@ func sendPing(ctx context.Context, p Ping, at time.Time, sinkURL string, client 
 	id := uuid.NewString()
 	req.Header.Set("Ce-Specversion", "1.0")
 	req.Header.Set("Ce-Id", id)
-	req.Header.Set("Ce-Type", TypePing)
+	req.Header.Set("Ce-Type", scheduler.TypePing)
 	req.Header.Set("Ce-Source", p.Source())
 	req.Header.Set("Ce-Time", at.UTC().Format(time.RFC3339Nano))
 	if p.ContentType != "" {

@@ -1,4 +1,4 @@
-package scheduler_test
+package devping_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pulse-knative/pulse/pkg/scheduler"
+	"github.com/pulse-knative/pulse/internal/devping"
 )
 
 // LoadPingSources reads the cluster's PingSources; `pulse dev` then plays them against its own
@@ -28,7 +28,7 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "40-cron-schedules.yaml"), []byte(manifest), 0o600); err != nil {
 		panic(err)
 	}
-	pings, err := scheduler.LoadPingSources(dir)
+	pings, err := devping.LoadPingSources(dir)
 	if err != nil {
 		panic(err)
 	}

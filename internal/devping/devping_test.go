@@ -1,4 +1,4 @@
-package scheduler_test
+package devping_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/devping"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
@@ -75,9 +76,9 @@ spec: {schedule: "* * * * *", contentType: application/json, data: '{"job":"reco
 	writeFile(t, dir, "notes.txt", "kind: PingSource\n")
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o700))
 
-	pings, err := scheduler.LoadPingSources(dir)
+	pings, err := devping.LoadPingSources(dir)
 	require.NoError(t, err)
-	want := []scheduler.Ping{
+	want := []devping.Ping{
 		{Name: "pulse-recover", Namespace: "pulse", File: filepath.Join(dir, "a-recover.yml"), Schedule: "* * * * *",
 			ContentType: "application/json", Data: []byte(`{"job":"recover"}`)},
 		{Name: "pulse-release", Namespace: "pulse", File: filepath.Join(dir, "cron.yaml"), Schedule: "*/10 * * * * *",
@@ -85,7 +86,7 @@ spec: {schedule: "* * * * *", contentType: application/json, data: '{"job":"reco
 		{Name: "pulse-purge", Namespace: "default", File: filepath.Join(dir, "cron.yaml"), Schedule: "@hourly",
 			Timezone: "Europe/Paris", ContentType: "application/json", Data: []byte(`{"job":"purge"}`)},
 	}
-	if diff := cmp.Diff(want, pings, cmpopts.IgnoreUnexported(scheduler.Ping{})); diff != "" {
+	if diff := cmp.Diff(want, pings, cmpopts.IgnoreUnexported(devping.Ping{})); diff != "" {
 		t.Errorf("LoadPingSources (-want +got):\n%s", diff)
 	}
 	require.Equal(t, "/apis/v1/namespaces/pulse/pingsources/pulse-release", pings[1].Source())
@@ -119,12 +120,12 @@ func TestLoadPingSourcesErrors(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			writeFile(t, dir, "p.yaml", "---\n"+tc.yaml+"\n")
-			_, err := scheduler.LoadPingSources(dir)
+			_, err := devping.LoadPingSources(dir)
 			require.ErrorContains(t, err, tc.want)
 			require.ErrorContains(t, err, filepath.Join(dir, "p.yaml"))
 		})
 	}
-	_, err := scheduler.LoadPingSources(filepath.Join(t.TempDir(), "missing"))
+	_, err := devping.LoadPingSources(filepath.Join(t.TempDir(), "missing"))
 	require.Error(t, err)
 }
 
@@ -139,7 +140,7 @@ kind: PingSource
 metadata: {name: pulse-release, namespace: pulse}
 spec: {schedule: "*/1 * * * * *", contentType: application/json, data: '{"job":"release"}'}
 `)
-	pings, err := scheduler.LoadPingSources(dir)
+	pings, err := devping.LoadPingSources(dir)
 	require.NoError(t, err)
 
 	type received struct {
@@ -174,7 +175,7 @@ spec: {schedule: "*/1 * * * * *", contentType: application/json, data: '{"job":"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- scheduler.RunPings(ctx, pings, sink.URL, sink.Client(), slog.New(slog.DiscardHandler))
+		done <- devping.RunPings(ctx, pings, sink.URL, sink.Client(), slog.New(slog.DiscardHandler))
 	}()
 
 	var events []received
@@ -206,36 +207,18 @@ spec: {schedule: "*/1 * * * * *", contentType: application/json, data: '{"job":"
 
 func TestRunPingsBadSink(t *testing.T) {
 	t.Parallel()
-	err := scheduler.RunPings(context.Background(), nil, "not a url", http.DefaultClient, slog.New(slog.DiscardHandler))
+	err := devping.RunPings(context.Background(), nil, "not a url", http.DefaultClient, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "not an http(s) URL")
-	err = scheduler.RunPings(context.Background(), []scheduler.Ping{{Name: "handmade", Schedule: "@daily"}}, "http://127.0.0.1:1/",
+	err = devping.RunPings(context.Background(), []devping.Ping{{Name: "handmade", Schedule: "@daily"}}, "http://127.0.0.1:1/",
 		http.DefaultClient, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "was not loaded by LoadPingSources")
-}
-
-func FuzzJobOf(f *testing.F) {
-	f.Add(scheduler.TypePing, "application/json", []byte(`{"job":"release"}`))
-	f.Add(scheduler.TypePing, "", []byte(`{"job":"x"}`))
-	f.Add("other", "text/plain", []byte(`x`))
-	f.Fuzz(func(t *testing.T, eventType, contentType string, data []byte) {
-		e := event.New()
-		e.SetType(eventType)
-		e.SetDataContentType(contentType)
-		e.DataEncoded = data
-		job, ferr := scheduler.JobOf(e)
-		if ferr != nil {
-			require.Empty(t, job)
-			return
-		}
-		require.Contains(t, scheduler.Jobs, job)
-	})
 }
 
 // TestLoadClusterPingSources reads the cluster's own PingSources, the ones `pulse dev` plays:
 // one per job, each naming a job the cron function knows.
 func TestLoadClusterPingSources(t *testing.T) {
 	t.Parallel()
-	pings, err := scheduler.LoadPingSources(filepath.Join("..", "..", "config", "knative"))
+	pings, err := devping.LoadPingSources(filepath.Join("..", "..", "config", "knative"))
 	require.NoError(t, err)
 	jobs := map[string]string{}
 	for _, p := range pings {
