@@ -12,8 +12,8 @@ import (
 	"github.com/pulse-knative/pulse/pkg/batch"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
@@ -24,9 +24,9 @@ type Deliverer struct {
 	claims  *batch.Batcher[string, store.Claimed]
 	records *batch.Batcher[store.Attempt, error]
 	// observations shares Redis round trips for the metrics of concurrent deliveries.
-	observations *batch.Batcher[observe.Observation, struct{}]
+	observations *batch.Batcher[recorder.Observation, struct{}]
 	providers    map[notification.Channel]channel.Provider
-	recorder     *observe.Recorder
+	recorder     *recorder.Recorder
 	logger       *slog.Logger
 	retry        config.Retry
 	lease        time.Duration
@@ -42,7 +42,7 @@ type DelivererConfig struct {
 	// Providers send each channel's messages; a channel without one fails its notifications.
 	Providers map[notification.Channel]channel.Provider
 	// Recorder accumulates metrics in Redis; nil records none.
-	Recorder *observe.Recorder
+	Recorder *recorder.Recorder
 	// Logger logs outcomes, never message content.
 	Logger *slog.Logger
 	// Retry is the retry schedule.
@@ -77,7 +77,7 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	d.claims.Start()
 	d.records.Start()
 	if d.recorder != nil {
-		d.observations = batch.New(context.Background(), func(ctx context.Context, obs []observe.Observation) ([]struct{}, error) {
+		d.observations = batch.New(context.Background(), func(ctx context.Context, obs []recorder.Observation) ([]struct{}, error) {
 			return make([]struct{}, len(obs)), d.recorder.Record(ctx, obs...)
 		}, size, 1)
 		d.observations.Start()
@@ -149,7 +149,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		if n.SendAt != nil && n.SendAt.After(n.CreatedAt) {
 			latency = d.now().Sub(*n.SendAt)
 		}
-		o := observe.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
+		o := recorder.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
 			Latency: latency, Delivered: a.Status == notification.Delivered}
 		if _, err := d.observations.Do(rctx, o); err != nil {
 			logger().Warn("metrics not recorded", "error", err)

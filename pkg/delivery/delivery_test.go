@@ -24,8 +24,8 @@ import (
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -93,7 +93,7 @@ func setup(t *testing.T, opts options) *testBundle {
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: b.store, Providers: providers, Logger: logger,
-		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: observe.NewRecorder(b.redis, b.keys),
+		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(b.redis, b.keys),
 		Jitter: func() float64 { return 0.5 }}) // 0.5 means no spread: waits are exact
 	t.Cleanup(d.Close)
 	b.handler = delivery.NewHandler(d, logger)
@@ -185,7 +185,7 @@ func TestDelivered(t *testing.T) {
 	counts, err := b.redis.HGetAll(context.Background(), b.keys.Attempts()).Result()
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"webhook:high:delivered": "1"}, counts)
-	count, err := b.redis.HGet(context.Background(), b.keys.Latency("webhook", "high"), observe.LatencyCountField).Result()
+	count, err := b.redis.HGet(context.Background(), b.keys.Latency("webhook", "high"), recorder.LatencyCountField).Result()
 	require.NoError(t, err)
 	require.Equal(t, "1", count)
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -41,7 +41,7 @@ func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver
 	}
 	defer rdb.Close()
 	d := NewDeliverer(DelivererConfig{Store: st, Providers: providers, Logger: logger, Retry: cfg.Retry,
-		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: observe.NewRecorder(rdb, queue.NewKeys(cfg.Prefix)),
+		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(rdb, queue.NewKeys(cfg.Prefix)),
 		Batch: cfg.Batch, Committers: cfg.Committers})
 	defer d.Close()
 	return ceserver.Serve(ctx, cfg.Server, NewHandler(d, logger), logger)

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
@@ -132,16 +132,16 @@ func (c *latencyCollector) Update(ctx context.Context, ch chan<- prometheus.Metr
 // and a scrape in between must still see a histogram whose +Inf bucket equals its count.
 func histogram(desc *prometheus.Desc, fields map[string]string, labels ...string) (prometheus.Metric, error) {
 	perBucket := map[float64]uint64{}
-	for _, le := range observe.LatencyBuckets {
+	for _, le := range recorder.LatencyBuckets {
 		perBucket[le] = 0
 	}
 	var count uint64
 	var sum float64
 	for field, value := range fields {
 		switch field {
-		case observe.LatencyCountField:
+		case recorder.LatencyCountField:
 			continue
-		case observe.LatencySumField:
+		case recorder.LatencySumField:
 			s, err := strconv.ParseFloat(value, 64)
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", field, err)
@@ -154,7 +154,7 @@ func histogram(desc *prometheus.Desc, fields map[string]string, labels ...string
 			return nil, fmt.Errorf("field %s: %w", field, err)
 		}
 		count += n
-		if field == observe.LatencyInfField {
+		if field == recorder.LatencyInfField {
 			continue
 		}
 		le, err := strconv.ParseFloat(field, 64)

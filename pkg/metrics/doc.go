@@ -56,6 +56,7 @@
 // of scheduled and retrying rows by due time, so it costs a heap page per past-due row
 // (normally none) and stops counting at store.PastDueCap (1000).
 //
-// The package does not decide what the deliver functions record: package observe writes the
-// attempt counters and latency histograms this package exports.
+// The package does not decide what the deliver functions record: its subpackage recorder (kept
+// apart so the deliver functions do not link the Prometheus client) writes the attempt counters
+// and latency histograms this package exports.
 package metrics

@@ -23,8 +23,8 @@ import (
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -43,7 +43,7 @@ type testBundle struct {
 	storeNow time.Time // the store's clock, which fixtures move
 	redis    *redis.Client
 	keys     queue.Keys
-	recorder *observe.Recorder
+	recorder *recorder.Recorder
 }
 
 func setup(t testing.TB) *testBundle {
@@ -59,7 +59,7 @@ func setup(t testing.TB) *testBundle {
 	redisURL, prefix := pulsetest.Redis(t)
 	b.redis = newRedis(t, redisURL)
 	b.keys = queue.NewKeys(prefix)
-	b.recorder = observe.NewRecorder(b.redis, b.keys)
+	b.recorder = recorder.New(b.redis, b.keys)
 	return b
 }
 
@@ -363,7 +363,7 @@ func fixtureMetrics(pending int) map[string]float64 {
 				perBucket[1800], sum = 1, 1800
 			}
 			var running float64
-			for _, le := range observe.LatencyBuckets {
+			for _, le := range recorder.LatencyBuckets {
 				running += perBucket[le]
 				want[fmt.Sprintf(`pulse_notification_delivery_latency_seconds_bucket{channel=%q,le=%q,priority=%q}`,
 					ch, strconv.FormatFloat(le, 'g', -1, 64), p)] = running

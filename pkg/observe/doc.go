@@ -1,4 +1,5 @@
-// Package observe owns what Pulse tells its operators: the JSON logger every function builds
-// in main, and the delivery counters and latency histogram the deliver functions accumulate in
-// Redis for the metrics function to export.
+// Package observe owns what Pulse tells its operators in logs: the JSON logger every function
+// builds in main, and the version it reports. The delivery counters and latency histogram the
+// deliver functions accumulate in Redis live in pkg/metrics/recorder, beside the metrics
+// function that exports them.
 package observe

@@ -1,4 +1,4 @@
-package observe
+package recorder
 
 import (
 	"context"
@@ -41,8 +41,8 @@ type Recorder struct {
 	keys   queue.Keys
 }
 
-// NewRecorder returns a recorder writing under keys.
-func NewRecorder(client redis.UniversalClient, keys queue.Keys) *Recorder {
+// New returns a recorder writing under keys.
+func New(client redis.UniversalClient, keys queue.Keys) *Recorder {
 	return &Recorder{client: client, keys: keys}
 }
 
