@@ -68,7 +68,8 @@ const (
 	TypeRequested = "dev.pulse.notification.requested"
 	TypeCancel    = "dev.pulse.notification.cancel"
 	TypeAccepted  = "dev.pulse.notification.accepted"
-	TypeDispatch  = "dev.pulse.notification.dispatch"
+	// TypeDispatch is the type of the event the stream source sends for each stream entry.
+	TypeDispatch = "dev.pulse.notification.dispatch"
 	// TypeRedisStream is the type of the events Knative's RedisStreamSource sends.
 	TypeRedisStream = "dev.knative.sources.redisstream"
 )

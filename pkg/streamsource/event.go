@@ -9,11 +9,9 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 )
-
-// EventType is the type of the event sent for each stream entry.
-const EventType = "dev.pulse.notification.dispatch"
 
 // PriorityExtension is the CloudEvents extension attribute that carries the priority of the
 // stream the entry came from.
@@ -34,7 +32,7 @@ func NewEvent(priority string, m queue.Message) (event.Event, error) {
 	}
 	e := event.New()
 	e.SetID(m.ID)
-	e.SetType(EventType)
+	e.SetType(notification.TypeDispatch)
 	e.SetSource(EventSource(priority))
 	e.SetExtension(PriorityExtension, priority)
 	if t, ok := entryTime(m.ID); ok {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
@@ -44,7 +45,7 @@ func TestNewEvent(t *testing.T) {
 			ev, err := streamsource.NewEvent("low", tt.msg)
 			require.NoError(t, err)
 			require.Equal(t, tt.msg.ID, ev.ID())
-			require.Equal(t, streamsource.EventType, ev.Type())
+			require.Equal(t, notification.TypeDispatch, ev.Type())
 			require.Equal(t, streamsource.EventSource("low"), ev.Source())
 			require.Equal(t, "low", ev.Extensions()[streamsource.PriorityExtension])
 			require.Equal(t, "application/json", ev.DataContentType())

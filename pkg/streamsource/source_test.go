@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
@@ -264,7 +265,7 @@ func TestDeliver(t *testing.T) {
 
 	for _, r := range s.all() {
 		ev := r.event
-		require.Equal(t, streamsource.EventType, ev.Type())
+		require.Equal(t, notification.TypeDispatch, ev.Type())
 		require.Equal(t, "/pulse/stream-source/high", ev.Source())
 		require.Equal(t, "high", ev.Extensions()[streamsource.PriorityExtension])
 		require.Equal(t, event.ApplicationJSON, ev.DataContentType())
