@@ -147,7 +147,7 @@ func runStreamSource(ctx context.Context, priority, sink string, logger *slog.Lo
 		return err
 	}
 	defer client.Close()
-	src, err := streamsource.New(cfg, client, logger)
+	src, err := streamsource.New(streamsource.ConfigFrom(cfg), client, logger)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	source, err := streamsource.New(cfg, client, logger)
+	source, err := streamsource.New(streamsource.ConfigFrom(cfg), client, logger)
 	if err != nil {
 		return err
 	}

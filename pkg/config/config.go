@@ -208,12 +208,8 @@ func (c *StreamSource) validate() error {
 	if c.Priority != "high" && c.Priority != "low" {
 		return fmt.Errorf("PULSE_PRIORITY=%q: want high or low", c.Priority)
 	}
-	if c.Concurrency < 1 {
-		return fmt.Errorf("PULSE_STREAM_CONCURRENCY must be positive")
-	}
-	if c.ReclaimIdle <= c.SinkTimeout {
-		return fmt.Errorf("PULSE_STREAM_RECLAIM_IDLE (%s) must be longer than PULSE_SINK_TIMEOUT (%s)", c.ReclaimIdle, c.SinkTimeout)
-	}
+	// The rest (concurrency, timeouts, the sink's URL) is the source's own: streamsource.New
+	// checks it, in one place.
 	return nil
 }
 

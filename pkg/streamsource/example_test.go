@@ -32,7 +32,7 @@ func Example() {
 	defer client.Close()
 
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	source, err := streamsource.New(cfg, client, logger)
+	source, err := streamsource.New(streamsource.ConfigFrom(cfg), client, logger)
 	if err != nil {
 		logger.Error("create stream source", "error", err)
 		return

@@ -43,10 +43,47 @@ const (
 	maxDrain = 64 << 10
 )
 
+// Config configures a Source.
+type Config struct {
+	// Priority names the stream to read: high or low.
+	Priority string
+	// Prefix is the hash tag every Redis key is built from (queue.NewKeys).
+	Prefix string
+	// Sink is the absolute http(s) URL events are POSTed to.
+	Sink string
+	// Group is the consumer group's name.
+	Group string
+	// Consumer names this reader within the group; empty means the host name.
+	Consumer string
+	// Concurrency bounds the events in flight to the sink; at least 1.
+	Concurrency int
+	// SinkTimeout bounds one POST to the sink; positive.
+	SinkTimeout time.Duration
+	// ReclaimIdle is how long an entry may stay pending before another consumer claims it; it
+	// must be longer than SinkTimeout.
+	ReclaimIdle time.Duration
+	// MaxDeliveries is how many times an entry is offered before it goes to the dead-letter
+	// stream; at least 1.
+	MaxDeliveries int64
+	// ShutdownTimeout is how long in-flight sends may take to finish after Run's context ends;
+	// zero or more.
+	ShutdownTimeout time.Duration
+}
+
+// ConfigFrom returns the source configuration of c, as cmd/stream-source and `pulse dev` load
+// it from the environment.
+func ConfigFrom(c config.StreamSource) Config {
+	return Config{
+		Priority: c.Priority, Prefix: c.Prefix, Sink: c.Sink, Group: c.Group, Consumer: c.Consumer,
+		Concurrency: c.Concurrency, SinkTimeout: c.SinkTimeout, ReclaimIdle: c.ReclaimIdle,
+		MaxDeliveries: c.MaxDeliveries, ShutdownTimeout: c.ShutdownTimeout,
+	}
+}
+
 // Source feeds one priority's stream to its sink, one CloudEvent per entry, with at most
 // cfg.Concurrency events in flight. Build it with New and call Run once.
 type Source struct {
-	cfg    config.StreamSource
+	cfg    Config
 	group  *queue.Group
 	http   *http.Client
 	logger *slog.Logger
@@ -81,8 +118,8 @@ type Source struct {
 // New returns a source reading the stream of cfg.Priority with client and sending to
 // cfg.Sink. The consumer's name is cfg.Consumer or, when empty, the host name, so a pod that
 // restarts with the same name resumes its own pending entries. New does not talk to Redis.
-func New(cfg config.StreamSource, client redis.UniversalClient, logger *slog.Logger) (*Source, error) {
-	if err := check(cfg); err != nil {
+func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("create stream source: %w", err)
 	}
 	consumer := cfg.Consumer
@@ -118,8 +155,9 @@ func New(cfg config.StreamSource, client redis.UniversalClient, logger *slog.Log
 	}, nil
 }
 
-// check repeats config's checks, for sources configured in code rather than by config.Load.
-func check(cfg config.StreamSource) error {
+// validate is the one place a source's configuration is checked; config.Load checks only that
+// PULSE_PRIORITY names a stream, so the error names the variable.
+func (cfg Config) validate() error {
 	switch {
 	case cfg.Priority == "":
 		return errors.New("no priority")

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
-	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
@@ -34,7 +33,7 @@ const (
 type testBundle struct {
 	client *redis.Client
 	keys   queue.Keys
-	cfg    config.StreamSource
+	cfg    streamsource.Config
 	// logs holds what the sources started by the test logged.
 	logs *pulsetest.SyncBuffer
 }
@@ -57,9 +56,8 @@ func setupWith(t *testing.T, url, prefix string) *testBundle {
 	return &testBundle{
 		client: client,
 		keys:   queue.NewKeys(prefix),
-		cfg: config.StreamSource{
-			Redis:           config.Redis{URL: url, Prefix: prefix},
-			Log:             config.Log{Level: "debug"},
+		cfg: streamsource.Config{
+			Prefix:          prefix,
 			Priority:        "high",
 			Group:           "deliver",
 			Consumer:        "c1",
@@ -106,7 +104,7 @@ func (r running) stop() error {
 
 // start runs a source with cfg in the background until the test ends or it is stopped; Run
 // must return nil.
-func (b *testBundle) start(t *testing.T, cfg config.StreamSource) running {
+func (b *testBundle) start(t *testing.T, cfg streamsource.Config) running {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), b.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	source, err := streamsource.New(cfg, b.client, logger)
@@ -556,21 +554,21 @@ func TestRedisRestart(t *testing.T) {
 
 func TestNewChecksConfig(t *testing.T) {
 	t.Parallel()
-	valid := config.StreamSource{
+	valid := streamsource.Config{
 		Priority: "high", Group: "g", Sink: "http://sink.example", Concurrency: 1,
 		SinkTimeout: time.Second, ReclaimIdle: 2 * time.Second, MaxDeliveries: 1,
 	}
-	tests := map[string]func(c *config.StreamSource){
-		"no priority":           func(c *config.StreamSource) { c.Priority = "" },
-		"no group":              func(c *config.StreamSource) { c.Group = "" },
-		"no concurrency":        func(c *config.StreamSource) { c.Concurrency = 0 },
-		"reclaim before send":   func(c *config.StreamSource) { c.ReclaimIdle = c.SinkTimeout },
-		"no deliveries":         func(c *config.StreamSource) { c.MaxDeliveries = 0 },
-		"relative sink":         func(c *config.StreamSource) { c.Sink = "/deliver" },
-		"not http":              func(c *config.StreamSource) { c.Sink = "ftp://sink.example" },
-		"negative shutdown":     func(c *config.StreamSource) { c.ShutdownTimeout = -time.Second },
-		"no sink timeout":       func(c *config.StreamSource) { c.SinkTimeout = 0 },
-		"sink not a URL at all": func(c *config.StreamSource) { c.Sink = "http://[::1" },
+	tests := map[string]func(c *streamsource.Config){
+		"no priority":           func(c *streamsource.Config) { c.Priority = "" },
+		"no group":              func(c *streamsource.Config) { c.Group = "" },
+		"no concurrency":        func(c *streamsource.Config) { c.Concurrency = 0 },
+		"reclaim before send":   func(c *streamsource.Config) { c.ReclaimIdle = c.SinkTimeout },
+		"no deliveries":         func(c *streamsource.Config) { c.MaxDeliveries = 0 },
+		"relative sink":         func(c *streamsource.Config) { c.Sink = "/deliver" },
+		"not http":              func(c *streamsource.Config) { c.Sink = "ftp://sink.example" },
+		"negative shutdown":     func(c *streamsource.Config) { c.ShutdownTimeout = -time.Second },
+		"no sink timeout":       func(c *streamsource.Config) { c.SinkTimeout = 0 },
+		"sink not a URL at all": func(c *streamsource.Config) { c.Sink = "http://[::1" },
 	}
 	_, err := streamsource.New(valid, nil, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
