@@ -87,7 +87,7 @@ func dev(ctx context.Context, args []string) error {
 			return runStreamSource(ctx, string(d.priority), deliver+"/", logFor("stream-source-"+string(d.priority)))
 		})
 	}
-	if err := devExtras(ctx, g, devCfg, logFor); err != nil {
+	if err := startCronAndMetrics(ctx, g, devCfg, logFor); err != nil {
 		return err
 	}
 

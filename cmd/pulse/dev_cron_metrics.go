@@ -15,9 +15,9 @@ import (
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
-// devExtras starts what `pulse dev` runs beside the core pipeline: cron, the PingSource
+// startCronAndMetrics starts what `pulse dev` runs beside the core pipeline: cron, the PingSource
 // schedules of the cluster's manifests posting to it, and the metrics function.
-func devExtras(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor func(function string) *slog.Logger) error {
+func startCronAndMetrics(ctx context.Context, g *errgroup.Group, dev config.Dev, logFor func(function string) *slog.Logger) error {
 	var cronCfg config.Cron
 	if err := config.Load(&cronCfg); err != nil {
 		return err
