@@ -1,0 +1,121 @@
+package streamsource
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/pulse-knative/pulse/pkg/queue"
+)
+
+// dispatch sends m in the background, holding the slot taken for it until the send ends.
+func (s *Source) dispatch(m queue.Message) {
+	if m.Fields == nil {
+		// Trimmed while pending: there is nothing to send. PostgreSQL still knows the
+		// notification, and cron enqueues it again if it stays queued.
+		s.logger.Warn("entry deleted while pending; acknowledging it", "entry_id", m.ID)
+		if err := s.group.Ack(s.sendCtx, m.ID); err != nil {
+			s.logger.Warn("ack deleted entry", "entry_id", m.ID, "error", err.Error())
+		}
+		s.release(1)
+		return
+	}
+	s.mu.Lock()
+	s.inFlight[m.ID] = struct{}{}
+	s.mu.Unlock()
+	s.sends.Go(func() {
+		defer s.release(1)
+		defer func() {
+			s.mu.Lock()
+			delete(s.inFlight, m.ID)
+			s.mu.Unlock()
+		}()
+		s.deliver(m)
+	})
+}
+
+// deliver sends one entry and acknowledges it after a 2xx; otherwise the entry stays pending.
+func (s *Source) deliver(m queue.Message) {
+	// The entry's logger is built only when there is something to say: formatting its
+	// attributes for every entry costs more than the rest of the happy path's logging.
+	logger := func() *slog.Logger {
+		return s.logger.With("entry_id", m.ID, "notification_id", m.Fields[queue.FieldNotificationID])
+	}
+	status, err := s.send(s.sendCtx, m)
+	var reason string
+	switch {
+	case err != nil:
+		reason = err.Error()
+	case status < 200 || status > 299:
+		reason = fmt.Sprintf("sink answered %d", status)
+	}
+	if refused(status) {
+		// The sink says the event can never succeed: offering it again would only fail again.
+		reason = fmt.Sprintf("sink refused the event with %d", status)
+		moved, err := s.group.DeadLetter(s.sendCtx, m.ID, reason, 0, s.now())
+		if err == nil && moved {
+			s.forgetFailure(m.ID)
+			logger().Warn("entry moved to dead letter", "reason", reason)
+			return
+		}
+	}
+	if reason != "" {
+		s.sinkFailures.Add(1)
+		s.recordFailure(m.ID, reason)
+		logger().Warn("sink did not take the entry; it stays pending", "reason", reason)
+		return
+	}
+	if s.sinkFailures.Swap(0) > 0 {
+		select {
+		case s.sinkRecovered <- struct{}{}:
+		default:
+		}
+	}
+	s.forgetFailure(m.ID)
+	if _, err := s.acks.Do(s.sendCtx, m.ID); err != nil {
+		// The sink has it; the entry will be sent again later, which is harmless.
+		logger().Warn("ack delivered entry", "error", err.Error())
+		return
+	}
+	if s.logger.Enabled(s.sendCtx, slog.LevelDebug) {
+		logger().Debug("entry delivered", "status", status)
+	}
+}
+
+// refused reports a status by which the sink says the event itself is wrong (400, 404, 413,
+// 422 …), as opposed to a sink that is down, overloaded or timing out.
+func refused(status int) bool {
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout &&
+		status != http.StatusConflict && status != http.StatusTooManyRequests
+}
+
+// send POSTs the event of m to the sink in binary mode and returns the sink's status.
+func (s *Source) send(ctx context.Context, m queue.Message) (int, error) {
+	ev, err := NewEvent(s.cfg.Priority, m)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SinkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Sink, nil)
+	if err != nil {
+		return 0, fmt.Errorf("build request for entry %s: %w", m.ID, err)
+	}
+	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&ev), req); err != nil {
+		return 0, fmt.Errorf("encode event for entry %s: %w", m.ID, err)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		// net/http redacts a password in the URL of its errors.
+		return 0, fmt.Errorf("post entry %s: %w", m.ID, err)
+	}
+	defer resp.Body.Close()
+	// Read what the sink answered so the connection goes back to the pool.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	return resp.StatusCode, nil
+}
