@@ -23,7 +23,7 @@ const (
 	MaxDeviceToken    = 4096
 	MaxSubject        = 998
 	MaxEmailBody      = 256 << 10
-	MaxSMSBody        = 1600
+	MaxSMSBody        = 1600 // characters, as Twilio counts them
 	MaxPushBody       = 4 << 10
 	MaxPushData       = 4 << 10
 	MaxWebhookPayload = 256 << 10
@@ -253,13 +253,21 @@ func validateChannel(req Request, channel string) *apis.FieldError {
 		if req.Body == "" {
 			errs = errs.Also(apis.ErrMissingField("body"))
 		}
-		errs = errs.Also(longer(req.Body, MaxSMSBody, "body"), notAllowed(req, "subject", "html", "data"))
+		if n := utf8.RuneCountInString(req.Body); n > MaxSMSBody {
+			// Twilio counts characters, not bytes: 1600 of them, however many bytes each takes.
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("is %d characters long, at most %d allowed", n, MaxSMSBody), "body"))
+		}
+		errs = errs.Also(notAllowed(req, "subject", "html", "data"))
 	case Push:
 		if len(req.To) > MaxDeviceToken || strings.ContainsAny(req.To, " \t\r\n") {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("must be a device token of at most %d bytes without spaces", MaxDeviceToken), "to"))
 		}
 		if req.Body == "" && req.Data == nil {
 			errs = errs.Also(apis.ErrMissingOneOf("body", "data"))
+		}
+		if t := bytes.TrimSpace(req.Data); len(t) > 0 && t[0] == '{' {
+			_, perrs := ParsePushData(req.Data)
+			errs = errs.Also(perrs.ViaField("data"))
 		}
 		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"), longer(req.Body, MaxPushBody, "body"),
 			longer(string(req.Data), MaxPushData, "data"), notAllowed(req, "html"))

@@ -26,11 +26,12 @@ func TestParseRequestDefaults(t *testing.T) {
 func TestParseRequestChannels(t *testing.T) {
 	t.Parallel()
 	for name, data := range map[string]string{
-		"sms":          `{"channel":"sms","to":"+447700900123","body":"code 1234"}`,
-		"push body":    `{"channel":"push","to":"dev-token-1","subject":"t","body":"b"}`,
-		"push data":    `{"channel":"push","to":"dev-token-1","data":{"k":1}}`,
-		"webhook body": `{"channel":"webhook","to":"http://hooks.example.com:8080/x?y=1","body":"plain"}`,
-		"nulls":        `{"channel":"webhook","to":"https://h.example","data":{},"subject":null,"metadata":null}`,
+		"sms":            `{"channel":"sms","to":"+447700900123","body":"code 1234"}`,
+		"push body":      `{"channel":"push","to":"dev-token-1","subject":"t","body":"b"}`,
+		"push data":      `{"channel":"push","to":"dev-token-1","data":{"data":{"k":"1"}}}`,
+		"push overrides": `{"channel":"push","to":"t","body":"b","data":{"data":{},"android":{"priority":"high"},"apns":{"headers":{"apns-priority":"10"}},"webpush":{"headers":{"Urgency":"high"}}}}`,
+		"webhook body":   `{"channel":"webhook","to":"http://hooks.example.com:8080/x?y=1","body":"plain"}`,
+		"nulls":          `{"channel":"webhook","to":"https://h.example","data":{},"subject":null,"metadata":null}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, errs := notification.ParseRequest([]byte(data), now)
