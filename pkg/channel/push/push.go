@@ -1,0 +1,405 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/notification"
+)
+
+// Scheme is the URL scheme of an FCM account: fcm://?credentials_file=…&project=….
+const Scheme = "fcm"
+
+// Scope is the OAuth2 scope FCM's HTTP v1 API asks for.
+const Scope = "https://www.googleapis.com/auth/firebase.messaging"
+
+// FCM error codes that decide how a failure is classified.
+const (
+	CodeUnregistered    = "UNREGISTERED"
+	CodeInvalidArgument = "INVALID_ARGUMENT"
+	CodeQuotaExceeded   = "QUOTA_EXCEEDED"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeInternal        = "INTERNAL"
+)
+
+const (
+	defaultAPIURL    = "https://fcm.googleapis.com"
+	defaultUserAgent = "Pulse-Push/1"
+	// tokenTimeout bounds one access-token request; a send also stops waiting for it when
+	// its own context ends.
+	tokenTimeout = 30 * time.Second
+	// maxAnswerBytes bounds how much of an answer is read; FCM's are small.
+	maxAnswerBytes = 64 << 10
+)
+
+// Config configures one FCM project and the service account that sends to it.
+type Config struct {
+	// CredentialsFile is the path of the service account's JSON key, mounted from a
+	// Kubernetes Secret.
+	CredentialsFile string
+	// Project is the Firebase project ID; empty means the key's project_id.
+	Project string
+	// APIURL is the API's base URL; empty means https://fcm.googleapis.com.
+	APIURL string
+	// TokenURL is the OAuth2 token endpoint; empty means the key's token_uri.
+	TokenURL string
+}
+
+// ParseURL reads an FCM account URL:
+//
+//	fcm://?credentials_file=/var/run/secrets/pulse/fcm/key.json&project=my-project
+//
+// Query parameters: credentials_file (required), project, api_url and token_url (tests and
+// `pulse dev`). It reads no file; New does. Its errors never quote the URL.
+func ParseURL(raw string) (Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Config{}, errors.New("parse fcm account url: not a valid URL")
+	}
+	if u.Scheme != Scheme {
+		return Config{}, fmt.Errorf("parse fcm account url: the scheme must be %s", Scheme)
+	}
+	if u.User != nil || u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
+		return Config{}, errors.New("parse fcm account url: want fcm://?credentials_file=…; the key is read from a file, never from the url")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return Config{}, errors.New("parse fcm account url: the query is not valid")
+	}
+	var cfg Config
+	for name, values := range q {
+		if len(values) != 1 {
+			return Config{}, fmt.Errorf("parse fcm account url: parameter %s is given %d times", name, len(values))
+		}
+		v := values[0]
+		switch name {
+		case "credentials_file":
+			cfg.CredentialsFile = v
+		case "project":
+			cfg.Project = v
+		case "api_url":
+			cfg.APIURL = v
+		case "token_url":
+			cfg.TokenURL = v
+		default:
+			return Config{}, fmt.Errorf("parse fcm account url: unknown parameter %q", name)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("parse fcm account url: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.CredentialsFile == "":
+		return errors.New("credentials_file is required")
+	case c.Project != "" && !validProject(c.Project):
+		return errors.New("project must be a Firebase project ID (letters, digits and hyphens)")
+	case c.APIURL != "" && !isHTTPURL(c.APIURL):
+		return errors.New("api_url must be an absolute http or https URL")
+	case c.TokenURL != "" && !isHTTPURL(c.TokenURL):
+		return errors.New("token_url must be an absolute http or https URL")
+	}
+	return nil
+}
+
+func validProject(p string) bool {
+	if len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != ':' && r != '.' {
+			return false
+		}
+	}
+	return p != ""
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// Option changes how New builds a Provider.
+type Option func(*Provider)
+
+// WithHTTPClient makes the provider send, and fetch access tokens, through client instead
+// of its own pooled one.
+func WithHTTPClient(client *http.Client) Option {
+	return func(p *Provider) { p.client = client }
+}
+
+// WithClock sets the clock a Retry-After date is measured against; the default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(p *Provider) { p.now = now }
+}
+
+// Provider sends push messages through one FCM project. Every send shares one cached access
+// token and one connection pool; it is safe for concurrent use.
+type Provider struct {
+	endpoint string
+	tokens   oauth2.TokenSource
+	client   *http.Client
+	now      func() time.Time
+}
+
+var _ channel.Provider = (*Provider)(nil)
+
+// New reads the service-account key and returns a provider for its project. It fetches no
+// token yet: the first send does. Its errors never quote the key.
+func New(cfg Config, opts ...Option) (*Provider, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("new fcm provider: %w", err)
+	}
+	key, err := os.ReadFile(cfg.CredentialsFile)
+	if err != nil {
+		return nil, fmt.Errorf("new fcm provider: read credentials file: %w", err)
+	}
+	var keyInfo struct {
+		Type      string `json:"type"`
+		ProjectID string `json:"project_id"`
+	}
+	if err := json.Unmarshal(key, &keyInfo); err != nil || keyInfo.Type != "service_account" {
+		return nil, errors.New("new fcm provider: the credentials file is not a service-account JSON key")
+	}
+	jwtCfg, err := google.JWTConfigFromJSON(key, Scope)
+	if err != nil || jwtCfg.Email == "" || len(jwtCfg.PrivateKey) == 0 {
+		return nil, errors.New("new fcm provider: the service-account key lacks client_email or private_key")
+	}
+	if cfg.TokenURL != "" {
+		jwtCfg.TokenURL = cfg.TokenURL
+	}
+	project := cfg.Project
+	if project == "" {
+		project = keyInfo.ProjectID
+	}
+	if !validProject(project) {
+		return nil, errors.New("new fcm provider: no project: set project, or use a key with a project_id")
+	}
+	api := cfg.APIURL
+	if api == "" {
+		api = defaultAPIURL
+	}
+	p := &Provider{
+		endpoint: strings.TrimRight(api, "/") + "/v1/projects/" + project + "/messages:send",
+		now:      time.Now,
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	tokenClient := p.client
+	if p.client == nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = 64
+		noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		p.client = &http.Client{Transport: transport, CheckRedirect: noRedirect}
+		tokenClient = &http.Client{Transport: transport, CheckRedirect: noRedirect, Timeout: tokenTimeout}
+	}
+	// The token source outlives any one send, so it cannot take a send's context; the
+	// token client's timeout bounds it, and Send stops waiting when its own context ends.
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
+	// jwt.Config.TokenSource is an oauth2.ReuseTokenSource: one token per pod, fetched again
+	// only when it is about to expire.
+	p.tokens = jwtCfg.TokenSource(tokenCtx)
+	return p, nil
+}
+
+// Close releases the provider's idle connections.
+func (p *Provider) Close() error {
+	p.client.CloseIdleConnections()
+	return nil
+}
+
+// message is FCM's Message resource, as much of it as Pulse sets.
+type message struct {
+	Token        string             `json:"token"`
+	Notification *notificationBlock `json:"notification,omitempty"`
+	Data         map[string]string  `json:"data,omitempty"`
+	Android      json.RawMessage    `json:"android,omitempty"`
+	APNS         json.RawMessage    `json:"apns,omitempty"`
+	Webpush      json.RawMessage    `json:"webpush,omitempty"`
+}
+
+type notificationBlock struct {
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
+}
+
+// Send posts m to FCM once and classifies the answer. m.To is the device registration
+// token, m.Subject the title, m.Body the body and m.Data a notification.PushData object.
+func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
+	body, err := encode(m)
+	if err != nil {
+		return channel.Result{Outcome: channel.Permanent, Err: err}
+	}
+	token, err := p.token(ctx)
+	if err != nil {
+		return channel.Result{Outcome: channel.Transient, Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return channel.Result{Outcome: channel.Permanent, Err: errors.New("send push: build request")}
+	}
+	token.SetAuthHeader(req)
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", defaultUserAgent)
+
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return channel.Result{Outcome: channel.Transient, Err: fmt.Errorf("send push: %w", err)}
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil && resp.StatusCode/100 != 2 {
+		return channel.Result{Outcome: channel.Transient, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("send push: read fcm's answer: %w", err)}
+	}
+	return p.answerResult(resp, answer)
+}
+
+// encode builds the request body for m. Its errors name the bad part, never its content.
+func encode(m channel.Message) ([]byte, error) {
+	if m.To == "" {
+		return nil, errors.New("send push: the device token is required")
+	}
+	data, errs := notification.ParsePushData(m.Data)
+	if errs != nil {
+		return nil, fmt.Errorf("send push: %w", errs.ViaField("data"))
+	}
+	msg := message{Token: m.To, Data: data.Data, Android: data.Android, APNS: data.APNS, Webpush: data.Webpush}
+	if m.Subject != "" || m.Body != "" {
+		msg.Notification = &notificationBlock{Title: m.Subject, Body: m.Body}
+	}
+	body, err := json.Marshal(struct {
+		Message message `json:"message"`
+	}{msg})
+	if err != nil {
+		return nil, errors.New("send push: encode the message")
+	}
+	return body, nil
+}
+
+// token returns the cached access token, fetching one when there is none or it is about to
+// expire, and stops waiting when ctx ends.
+func (p *Provider) token(ctx context.Context) (*oauth2.Token, error) {
+	type result struct {
+		token *oauth2.Token
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		t, err := p.tokens.Token()
+		done <- result{t, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("send push: fetch access token: %w", tokenError(r.err))
+		}
+		return r.token, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("send push: fetch access token: %w", ctx.Err())
+	}
+}
+
+// tokenError says why a token request failed without the token endpoint's full answer.
+func tokenError(err error) error {
+	var rerr *oauth2.RetrieveError
+	if errors.As(err, &rerr) && rerr.Response != nil {
+		msg := "token endpoint answered " + rerr.Response.Status
+		code := rerr.ErrorCode
+		if code == "" {
+			// The JWT flow leaves the RFC 6749 error code in the body.
+			var body struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(rerr.Body, &body)
+			code = body.Error
+		}
+		if code = codeLike(code); code != "" {
+			msg += ": " + code
+		}
+		return errors.New(msg)
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return errors.New("the service-account key could not sign a token request")
+}
+
+// codeLike keeps an OAuth2 error code such as invalid_grant, else "".
+func codeLike(s string) string {
+	if len(s) > 64 {
+		return ""
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return ""
+		}
+	}
+	return s
+}
+
+// answerResult classifies FCM's answer.
+func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result {
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		var sent struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(body, &sent)
+		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: clean(sent.Name, 256)}
+	}
+	apiErr, _ := parseError(body)
+	res := channel.Result{Outcome: channel.Permanent, StatusCode: code, ErrorCode: apiErr.Code()}
+	switch apiErr.Code() {
+	case CodeUnregistered:
+		res.Undeliverable = true
+	case CodeInvalidArgument:
+	case CodeQuotaExceeded, CodeUnavailable, CodeInternal:
+		res.Outcome = channel.Transient
+	default:
+		if code == http.StatusTooManyRequests || code >= 500 {
+			res.Outcome = channel.Transient
+		}
+	}
+	if res.Outcome == channel.Transient {
+		res.RetryAfter = channel.ParseRetryAfter(resp.Header.Get("Retry-After"), p.now())
+	}
+	res.Err = fmt.Errorf("send push: fcm answered %s", describe(code, apiErr))
+	return res
+}
+
+// describe says what FCM answered, in one line: "404 Not Found: UNREGISTERED: Requested
+// entity was not found.".
+func describe(status int, e apiError) string {
+	s := strings.TrimSpace(strconv.Itoa(status) + " " + http.StatusText(status))
+	if c := e.Code(); c != "" {
+		s += ": " + c
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
