@@ -40,7 +40,7 @@ func send(ctx context.Context, args []string) error {
 	var (
 		req         notification.Request
 		channel     = fs.String("channel", "webhook", "email, sms, push or webhook")
-		data        = fs.String("data", "", "push or webhook payload: a JSON object")
+		data        = fs.String("data", "", `push or webhook payload, a JSON object; push: {"data":{"k":"v"},"android":{…},"apns":{…},"webpush":{…}}`)
 		priority    = fs.String("priority", "high", "high or low")
 		sendAt      = fs.String("send-at", "", "RFC 3339 time to send at, or a delay such as 30s")
 		source      = fs.String("source", "urn:pulse:cli", "CloudEvent source")
@@ -48,9 +48,9 @@ func send(ctx context.Context, args []string) error {
 		maxAttempts = fs.Int("max-attempts", 0, "attempts before giving up (default: the retry schedule's)")
 	)
 	fs.StringVar(&req.To, "to", "", "recipient: address, phone number, device token or URL")
-	fs.StringVar(&req.Subject, "subject", "", "subject")
-	fs.StringVar(&req.Body, "body", "", "plain-text body")
-	fs.StringVar(&req.Body, "text", "", "plain-text body (the same as --body)")
+	fs.StringVar(&req.Subject, "subject", "", "subject: the email's subject, the push message's title")
+	fs.StringVar(&req.Body, "text", "", "plain-text body: the email's text part, the SMS text, the push message's body")
+	fs.StringVar(&req.Body, "body", "", "the same as --text")
 	fs.StringVar(&req.HTML, "html", "", "HTML body (email)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -52,6 +52,12 @@ func dev(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
+	// Before the deliver functions' configuration is read: it sets their SMS and push accounts.
+	captures, err := newDevCaptures(devCfg)
+	if err != nil {
+		return err
+	}
+	defer captures.close()
 	var ingestCfg config.Ingest
 	var deliverCfg config.Deliver
 	for _, c := range []any{&ingestCfg, &deliverCfg} {
@@ -66,6 +72,7 @@ func dev(ctx context.Context, args []string) error {
 	g.Go(func() error { return serve(ctx, devCfg.WebhookPort, receiver) })
 	mailbox := capture.NewSMTP(capture.SMTPConfig{Out: os.Stdout})
 	g.Go(func() error { return mailbox.ListenAndServe(ctx, "127.0.0.1:"+strconv.Itoa(devCfg.SMTPPort)) })
+	captures.serve(ctx, g)
 
 	ingestCfg.Port = devCfg.IngestPort
 	g.Go(func() error { return ingest.Run(ctx, ingestCfg, logFor("ingest")) })
@@ -95,13 +102,17 @@ func dev(ctx context.Context, args []string) error {
   ingest:           http://127.0.0.1:%d/   (POST CloudEvents; GET /v1/notifications/{id})
   webhook receiver: http://127.0.0.1:%d/   (send webhooks here to see them arrive)
   SMTP capture:     127.0.0.1:%d          (every email the deliver functions send arrives here)
+  SMS capture:      http://127.0.0.1:%d/   (Twilio-shaped; PULSE_SMS_ACCOUNTS points here)
+  push capture:     http://127.0.0.1:%d/   (FCM-shaped, with its token endpoint; PULSE_PUSH_ACCOUNTS points here)
   metrics:          http://127.0.0.1:%d/metrics
 Try:
   go run ./cmd/pulse send --to http://127.0.0.1:%d/hook --data '{"hello":"world"}'
   go run ./cmd/pulse send --channel email --to someone@example.com --subject Hello --text 'Hi there'
+  go run ./cmd/pulse send --channel sms --to +15551234567 --text 'Your code is 1234'
+  go run ./cmd/pulse send --channel push --to device-token-1 --subject Hello --text 'From Pulse' --data '{"data":{"order":"42"}}'
 Stop with Ctrl-C.
-`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.MetricsPort, devCfg.WebhookPort)
-	err := g.Wait()
+`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.SMSPort, devCfg.PushPort, devCfg.MetricsPort, devCfg.WebhookPort)
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

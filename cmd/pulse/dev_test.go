@@ -37,7 +37,7 @@ func TestDev(t *testing.T) {
 	t.Setenv("PULSE_REDIS_PREFIX", prefix)
 	t.Setenv("PULSE_LOG_LEVEL", "warn")
 	ports := map[string]int{}
-	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK", "SMTP"} {
+	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK", "SMTP", "SMS", "PUSH"} {
 		ports[name] = freePort(t)
 		t.Setenv("PULSE_DEV_"+name+"_PORT", strconv.Itoa(ports[name]))
 	}

@@ -23,6 +23,13 @@ type Dev struct {
 	// SMTPPort is where the capture SMTP server listens; `pulse dev` points the email
 	// account of its deliver functions at it (PULSE_EMAIL_ACCOUNTS, unless set).
 	SMTPPort int `envconfig:"PULSE_DEV_SMTP_PORT" default:"1025"`
+	// SMSPort is where the Twilio-shaped SMS capture listens; `pulse dev` points
+	// PULSE_SMS_ACCOUNTS at it unless that is set.
+	SMSPort int `envconfig:"PULSE_DEV_SMS_PORT" default:"8091"`
+	// PushPort is where the FCM-shaped push capture and its token endpoint listen; `pulse dev`
+	// points PULSE_PUSH_ACCOUNTS at it, with a service-account key it generates, unless that
+	// is set.
+	PushPort int `envconfig:"PULSE_DEV_PUSH_PORT" default:"8092"`
 	// Manifests is the directory of Knative manifests whose PingSources `pulse dev` runs.
 	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config/knative"`
 }
