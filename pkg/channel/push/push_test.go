@@ -42,8 +42,10 @@ type testBundle struct {
 	file   string // the key file
 	server *httptest.Server
 	grants atomic.Int32
-	sends  atomic.Int32
-	got    chan sent
+	// expiresIn is the lifetime, in seconds, of the tokens the token endpoint grants.
+	expiresIn atomic.Int32
+	sends     atomic.Int32
+	got       chan sent
 
 	mu      sync.Mutex
 	respond http.HandlerFunc // the answer to messages:send
@@ -56,6 +58,7 @@ type testBundle struct {
 func setup(t *testing.T, respond http.HandlerFunc) *testBundle {
 	t.Helper()
 	b := &testBundle{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), got: make(chan sent, 64), respond: respond, issued: map[string]bool{}}
+	b.expiresIn.Store(3600)
 	b.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/token" {
 			b.token(t, w, r)
@@ -127,7 +130,7 @@ func (b *testBundle) token(t *testing.T, w http.ResponseWriter, r *http.Request)
 	b.issued[token] = true
 	b.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"access_token":"`+token+`","token_type":"Bearer","expires_in":3600}`)
+	_, _ = io.WriteString(w, `{"access_token":"`+token+`","token_type":"Bearer","expires_in":`+strconv.Itoa(int(b.expiresIn.Load()))+`}`)
 }
 
 // provider builds a provider for the bundle's key, pointed at its server.
@@ -223,6 +226,27 @@ func TestSendReusesTheToken(t *testing.T) {
 
 	require.Equal(t, int32(1), b.grants.Load(), "token requests")
 	require.Equal(t, int32(n), b.sends.Load())
+}
+
+// TestSendRefreshesATokenAboutToExpire: a token within seconds of its expiry is not used; a
+// new one is fetched.
+func TestSendRefreshesATokenAboutToExpire(t *testing.T) {
+	t.Parallel()
+	b := setup(t, answer(http.StatusOK, nil, accepted))
+	b.expiresIn.Store(5) // inside oauth2's ten-second early-expiry window
+	p := b.provider(t, "")
+
+	for range 3 {
+		res := p.Send(context.Background(), channel.Message{NotificationID: "ntf", To: "device-token", Body: "hi"})
+		require.Equal(t, channel.Delivered, res.Outcome, "%v", res.Err)
+	}
+
+	require.Equal(t, int32(3), b.grants.Load(), "token requests")
+	var auths []string
+	for range 3 {
+		auths = append(auths, (<-b.got).auth)
+	}
+	require.Equal(t, []string{"Bearer ya29.test-b", "Bearer ya29.test-c", "Bearer ya29.test-d"}, auths)
 }
 
 // TestSendTokenURLOverride: token_url replaces the key's token_uri, and the assertion is
