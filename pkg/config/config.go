@@ -96,7 +96,9 @@ type Ingest struct {
 	// Auth is "token" (bearer tokens from Tokens) or "none" (no authentication, local runs only).
 	Auth string `envconfig:"PULSE_INGEST_AUTH" default:"token"`
 	// Tokens binds each bearer token to the CloudEvent source prefixes it may use:
-	// "token1=https://shop.example.com/,urn:billing;token2=*". Read from a Kubernetes Secret.
+	// "token1=https://shop.example.com/,urn:billing;token2=*". A prefix matches itself and
+	// sources that continue it after a '/', ':' or '#' (see Tokens.Allows). Read from a
+	// Kubernetes Secret.
 	Tokens Tokens `envconfig:"PULSE_INGEST_TOKENS"`
 	// MaxRequestBytes bounds a request body; larger requests get 413.
 	MaxRequestBytes int64 `envconfig:"PULSE_INGEST_MAX_REQUEST_BYTES" default:"10485760"`
@@ -251,14 +253,32 @@ func (t *Tokens) Decode(value string) error {
 	return nil
 }
 
-// Allows reports whether token may use source.
+// Allows reports whether token may use source: whether one of its prefixes is "*", or is
+// source itself, or is followed in source by a boundary ('/', ':' or '#'), or itself ends
+// with one. So "urn:billing" allows "urn:billing" and "urn:billing:invoices" but not
+// "urn:billingother", and "https://shop.example.com" does not allow
+// "https://shop.example.com.evil.example".
 func (t Tokens) Allows(token, source string) bool {
 	for _, p := range t[token] {
-		if p == "*" || strings.HasPrefix(source, p) {
+		if p == "*" || matchesPrefix(p, source) {
 			return true
 		}
 	}
 	return false
+}
+
+// sourceBoundaries are the characters after which a source prefix may be continued.
+const sourceBoundaries = "/:#"
+
+func matchesPrefix(prefix, source string) bool {
+	rest, ok := strings.CutPrefix(source, prefix)
+	switch {
+	case !ok || prefix == "":
+		return false
+	case rest == "", strings.ContainsRune(sourceBoundaries, rune(prefix[len(prefix)-1])):
+		return true
+	}
+	return strings.ContainsRune(sourceBoundaries, rune(rest[0]))
 }
 
 // All lists a pointer to each configuration struct, for checks that every setting is
