@@ -63,5 +63,5 @@ type Client struct {
 	// URL is the ingest function's base URL.
 	URL string `envconfig:"PULSE_URL" default:"http://127.0.0.1:8080"`
 	// Token is the bearer token sent to ingest; empty sends none.
-	Token string `envconfig:"PULSE_TOKEN"`
+	Token string `envconfig:"PULSE_TOKEN" secret:"true"`
 }

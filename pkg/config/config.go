@@ -11,7 +11,7 @@ import (
 // Database configures the PostgreSQL connection, the source of truth.
 type Database struct {
 	// URL is the PostgreSQL connection string (postgres://user:pass@host:5432/db).
-	URL string `envconfig:"PULSE_DATABASE_URL" required:"true"`
+	URL string `envconfig:"PULSE_DATABASE_URL" required:"true" secret:"true"`
 	// MaxConns bounds the connection pool of one process.
 	MaxConns int32 `envconfig:"PULSE_DATABASE_MAX_CONNS" default:"8"`
 	// Migrate applies the embedded schema migrations at start-up, under an advisory lock so
@@ -22,7 +22,7 @@ type Database struct {
 // Redis configures the Redis connection that holds the streams and counters.
 type Redis struct {
 	// URL is the Redis connection string (redis://[:password@]host:6379/0).
-	URL string `envconfig:"PULSE_REDIS_URL" required:"true"`
+	URL string `envconfig:"PULSE_REDIS_URL" required:"true" secret:"true"`
 	// Prefix is the hash tag every key shares, so one Redis Cluster slot holds them all:
 	// prefix "pulse" gives keys such as "{pulse}:stream:high".
 	Prefix string `envconfig:"PULSE_REDIS_PREFIX" default:"pulse"`
@@ -99,7 +99,7 @@ type Ingest struct {
 	// "token1=https://shop.example.com/,urn:billing;token2=*". A prefix matches itself and
 	// sources that continue it after a '/', ':' or '#' (see Tokens.Allows). Read from a
 	// Kubernetes Secret.
-	Tokens Tokens `envconfig:"PULSE_INGEST_TOKENS"`
+	Tokens Tokens `envconfig:"PULSE_INGEST_TOKENS" secret:"true"`
 	// MaxRequestBytes bounds a request body; larger requests get 413.
 	MaxRequestBytes int64 `envconfig:"PULSE_INGEST_MAX_REQUEST_BYTES" default:"10485760"`
 	// MaxBatch bounds the number of events in one application/cloudevents-batch+json request.
@@ -127,7 +127,7 @@ type Deliver struct {
 	// Lease is how long a claimed notification stays "sending" before cron hands it back.
 	Lease time.Duration `envconfig:"PULSE_LEASE" default:"60s"`
 	// WebhookSecret signs webhooks (Standard Webhooks, "whsec_" followed by base64).
-	WebhookSecret string `envconfig:"PULSE_WEBHOOK_SECRET" required:"true"`
+	WebhookSecret string `envconfig:"PULSE_WEBHOOK_SECRET" required:"true" secret:"true"`
 	// Batch bounds how many claims, or how many outcomes, one PostgreSQL statement carries;
 	// concurrent deliveries share statements up to this size.
 	Batch int `envconfig:"PULSE_DELIVER_BATCH" default:"256"`
@@ -167,10 +167,11 @@ type StreamSource struct {
 }
 
 // Load fills cfg (a pointer to one of this package's structs) from the environment and
-// checks it.
+// checks it. Its errors never quote the value of a secret variable (a field tagged
+// secret:"true"): envconfig's own errors quote the value they could not parse.
 func Load(cfg any) error {
 	if err := envconfig.Process("", cfg); err != nil {
-		return fmt.Errorf("load configuration: %w", err)
+		return fmt.Errorf("load configuration: %w", redact(cfg, err))
 	}
 	if v, ok := cfg.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
@@ -241,7 +242,7 @@ func (t *Tokens) Decode(value string) error {
 		token = strings.TrimSpace(token)
 		if !ok || token == "" || strings.TrimSpace(prefixes) == "" {
 			// The entry holds a secret: never echo it back.
-			return fmt.Errorf("PULSE_INGEST_TOKENS: an entry is not of the form token=prefix[,prefix]")
+			return secretSafeError("an entry is not of the form token=prefix[,prefix]")
 		}
 		for _, p := range strings.Split(prefixes, ",") {
 			if p = strings.TrimSpace(p); p != "" {
