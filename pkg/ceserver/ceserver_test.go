@@ -30,6 +30,8 @@ func TestStatus(t *testing.T) {
 	}{
 		"field error":      {fmt.Errorf("parse: %w", apis.ErrMissingField("data.to")), http.StatusBadRequest},
 		"too large":        {fmt.Errorf("%w: limit", ceserver.ErrTooLarge), http.StatusRequestEntityTooLarge},
+		"body ended early": {fmt.Errorf("read: %w", ceserver.ErrIncompleteBody), http.StatusBadRequest},
+		"body too slow":    {fmt.Errorf("read: %w", ceserver.ErrBodyTimeout), http.StatusRequestTimeout},
 		"unauthorized":     {ceserver.ErrUnauthorized, http.StatusUnauthorized},
 		"forbidden":        {fmt.Errorf("%w: source x", ceserver.ErrForbidden), http.StatusForbidden},
 		"not found":        {notification.ErrNotFound, http.StatusNotFound},

@@ -21,15 +21,20 @@ var (
 )
 
 // Status returns the HTTP status code for err. It is the one place Pulse maps errors to codes:
-// 400 for input that can never succeed, 401/403 for credentials, 413 for size, 503 for a
-// datastore that may come back, 500 for the rest.
+// 400 for input that can never succeed (a body that ended early included), 401/403 for
+// credentials, 408 for a body not sent in time, 413 for size, 503 for a datastore that may
+// come back, 500 for the rest.
 func Status(err error) int {
 	var fe *apis.FieldError
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrIncompleteBody):
+		return http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
@@ -83,6 +88,12 @@ func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 				body.Fields = append(body.Fields, FieldProblem{Field: p, Message: e.Message, Details: e.Details})
 			}
 		}
+	}
+	if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrBodyTimeout) || errors.Is(err, ErrIncompleteBody) {
+		// What is left of the body is unread. Closing the connection answers at once;
+		// otherwise net/http reads the rest first to reuse the connection, which for a
+		// body declared too large or sent too slowly is what the answer means to avoid.
+		w.Header().Set("Connection", "close")
 	}
 	switch code {
 	case http.StatusInternalServerError:

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"os"
 	"sort"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -15,8 +17,16 @@ import (
 	"knative.dev/pkg/apis"
 )
 
-// ErrTooLarge means a request body is over the size limit.
-var ErrTooLarge = errors.New("request body is too large")
+// Errors of reading a request body, each the client's fault.
+var (
+	// ErrTooLarge means a request body is over the size limit.
+	ErrTooLarge = errors.New("request body is too large")
+	// ErrIncompleteBody means the body ended before the length the client declared, or the
+	// client broke the connection while sending it.
+	ErrIncompleteBody = errors.New("request body ended early")
+	// ErrBodyTimeout means the client did not send the body within the server's read timeout.
+	ErrBodyTimeout = errors.New("request body was not sent in time")
+)
 
 // ReadEvents reads the CloudEvents of a request: one in binary or structured mode, or up to
 // maxBatch in an application/cloudevents-batch+json array. The body may be at most maxBytes
@@ -24,14 +34,10 @@ var ErrTooLarge = errors.New("request body is too large")
 func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.Event, batch bool, err error) {
 	body, err := readBody(r, maxBytes)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, false, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, maxBytes)
-		}
-		return nil, false, fmt.Errorf("read request body: %w", err)
+		return nil, false, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if cehttp.IsHTTPBatch(r.Header) {
+	if isBatch(r.Header) {
 		// What cehttp.NewEventsFromHTTPRequest does, without a json.Decoder's copy of the body:
 		// a batch of a thousand events is the largest thing ingest holds.
 		var events []event.Event
@@ -69,16 +75,45 @@ func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.E
 // batch of a thousand typical events fits.
 const declaredBodyBuffer = 512 << 10
 
-// readBody reads a request body of at most maxBytes into a buffer sized from Content-Length
-// (up to declaredBodyBuffer) when the client sent one, rather than growing it from nothing by
-// doubling.
+// isBatch reports whether a request holds a batch of events: its media type is
+// application/cloudevents-batch+json, with or without parameters such as charset (the SDK's
+// own check compares the whole header).
+func isBatch(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == event.ApplicationCloudEventsBatchJSON
+}
+
+// readBody reads a request body of at most maxBytes. A body declared longer is refused at
+// once, unread. The errors say whose fault a failed read is: ErrTooLarge, ErrBodyTimeout (the
+// server's read timeout ran out), ErrIncompleteBody (the body or the connection ended early).
 func readBody(r *http.Request, maxBytes int64) ([]byte, error) {
-	body := http.MaxBytesReader(nil, r.Body, maxBytes)
-	if r.ContentLength <= 0 || r.ContentLength > maxBytes {
+	if r.ContentLength > maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes declared, the limit is %d", ErrTooLarge, r.ContentLength, maxBytes)
+	}
+	body, err := readBodyInto(http.MaxBytesReader(nil, r.Body, maxBytes), r.ContentLength, maxBytes)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, maxBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("read request body: %w", ErrBodyTimeout)
+	}
+	// io.ErrUnexpectedEOF, a reset connection, bad chunked encoding: the client's doing,
+	// and the details of its connection are no use in the answer.
+	return nil, fmt.Errorf("read request body: %w", ErrIncompleteBody)
+}
+
+// readBodyInto reads body into a buffer sized from the declared length (up to
+// declaredBodyBuffer) when the client sent one, rather than growing it from nothing by
+// doubling.
+func readBodyInto(body io.Reader, declared, maxBytes int64) ([]byte, error) {
+	if declared <= 0 || declared > maxBytes {
 		return io.ReadAll(body)
 	}
 	// One byte more than declared, so that the end of the body is seen without growing.
-	buf := make([]byte, 0, min(r.ContentLength, declaredBodyBuffer)+1)
+	buf := make([]byte, 0, min(declared, declaredBodyBuffer)+1)
 	for {
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -441,3 +442,37 @@ func FuzzReceive(f *testing.F) {
 }
 
 var _ = net.Listen
+
+// TestBatchWithCharsetAccepted: a batch content type with parameters is a batch all the same.
+func TestBatchWithCharsetAccepted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var events []string
+	for i := range 2 {
+		events = append(events, fmt.Sprintf(`{"specversion":"1.0","id":"cs-%d","source":%q,"type":"dev.pulse.notification.requested","data":%s}`,
+			i, shopSource, webhookData("")))
+	}
+	resp := post(t, b, shopToken, "application/cloudevents-batch+json; charset=utf-8", "["+strings.Join(events, ",")+"]")
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.Equal(t, "application/cloudevents-batch+json", resp.Header.Get("Content-Type"))
+	require.Equal(t, 2, countRows(t, b))
+}
+
+// TestDeclaredTooLarge: a Content-Length over PULSE_INGEST_MAX_REQUEST_BYTES is refused before
+// any of the body is read; the client has sent none of it.
+func TestDeclaredTooLarge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: pulse\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/cloudevents+json\r\nContent-Length: %d\r\n\r\n", shopToken, 64<<10+1)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "an answer without sending the body")
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, 0, countRows(t, b))
+}
