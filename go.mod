@@ -3,6 +3,7 @@ module github.com/pulse-knative/pulse
 go 1.26.0
 
 require (
+	code.dny.dev/ssrf v0.3.0
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1

@@ -3,8 +3,11 @@ package channel
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"syscall"
+
+	"code.dny.dev/ssrf"
 )
 
 // ErrPrivateDestination reports a webhook refused because the address it would connect to is
@@ -40,7 +43,8 @@ const (
 	kindLinkLocal   = "a link-local address"
 	kindMulticast   = "a multicast address"
 	kindShared      = "a shared (CGNAT) address"
-	kindReserved    = "a reserved address"
+	kindHost        = "an address of this host"
+	kindReserved    = "a special-purpose address (IANA registry)"
 )
 
 // addrRange is a block of addresses that are not public, and what kind they are.
@@ -49,9 +53,16 @@ type addrRange struct {
 	kind   string
 }
 
-// nonPublicRanges lists the addresses webhooks are kept away from, metadata addresses first
-// so they are named as such rather than as link-local or private.
-func nonPublicRanges() []addrRange {
+// namedRanges names the commonest non-public blocks, so that a refusal says what kind of
+// address it met; metadata addresses come first so they are named as such rather than as
+// link-local or private. The block list itself is the IANA special-purpose address
+// registries, as code.dny.dev/ssrf generates them from the registries' own files
+// (iana-ipv4-special-registry, iana-ipv6-special-registry): registryKind refuses what they
+// list, and every IPv6 address outside global unicast (2000::/3), which covers ::/128,
+// ::1, the IPv4-compatible ::/96, site-local fec0::/10, unique local, link-local and
+// multicast. 6to4 (2002::/16) and Teredo (2001::/32, in 2001::/23) are refused whole, so an
+// IPv4 address embedded in them is never reached.
+func namedRanges() []addrRange {
 	r := func(prefix, kind string) addrRange {
 		return addrRange{prefix: netip.MustParsePrefix(prefix), kind: kind}
 	}
@@ -80,23 +91,59 @@ func nonPublicRanges() []addrRange {
 		r("224.0.0.0/4", kindMulticast),
 		r("ff00::/8", kindMulticast),
 		r("100.64.0.0/10", kindShared),
-		r("240.0.0.0/4", kindReserved),   // future use, and 255.255.255.255 broadcast
-		r("192.0.0.0/24", kindReserved),  // IETF protocol assignments
-		r("198.18.0.0/15", kindReserved), // benchmarking
-		r("fec0::/10", kindReserved),     // deprecated site-local
 	}
+}
+
+// registryKind returns kindReserved when the IANA special-purpose registries, as
+// code.dny.dev/ssrf carries them, set ip aside, and "" otherwise. ip is not IPv4-mapped.
+func registryKind(ip netip.Addr) string {
+	if ip.Is6() && !ssrf.IPv6GlobalUnicast.Contains(ip) {
+		return kindReserved
+	}
+	denied := ssrf.IPv4DeniedPrefixes
+	if ip.Is6() {
+		denied = ssrf.IPv6DeniedPrefixes
+	}
+	for _, p := range denied {
+		if p.Contains(ip) {
+			return kindReserved
+		}
+	}
+	return ""
 }
 
 // destinationGuard decides which addresses webhooks may connect to.
 type destinationGuard struct {
 	allowPrivate bool
 	ranges       []addrRange
+	// host holds this host's own interface addresses: a receiver on this machine is not
+	// one a requester may name, whatever range its address is in.
+	host map[netip.Addr]bool
 }
 
-// newDestinationGuard returns a guard that refuses every non-public address, or when
-// allowPrivate only metadata addresses.
-func newDestinationGuard(allowPrivate bool) destinationGuard {
-	return destinationGuard{allowPrivate: allowPrivate, ranges: nonPublicRanges()}
+// newDestinationGuard returns a guard that refuses every non-public address and the
+// addresses in host, or when allowPrivate only metadata addresses.
+func newDestinationGuard(allowPrivate bool, host []netip.Addr) destinationGuard {
+	g := destinationGuard{allowPrivate: allowPrivate, ranges: namedRanges(), host: map[netip.Addr]bool{}}
+	for _, a := range host {
+		g.host[a.WithZone("").Unmap()] = true
+	}
+	return g
+}
+
+// hostAddrs returns the addresses of this host's network interfaces.
+func hostAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list interface addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
 }
 
 // kind says what kind of non-public address ip is, or "" when it is public. IPv4 addresses
@@ -104,7 +151,7 @@ func newDestinationGuard(allowPrivate bool) destinationGuard {
 // a.b.c.d) are judged by the IPv4 address they reach.
 func (g destinationGuard) kind(ip netip.Addr) string {
 	ip = ip.WithZone("").Unmap()
-	if nat64 := netip.MustParsePrefix("64:ff9b::/96"); nat64.Contains(ip) {
+	if nat64 := ssrf.IPv6NAT64Prefix; nat64.Contains(ip) {
 		b := ip.As16()
 		ip = netip.AddrFrom4([4]byte(b[12:]))
 	}
@@ -116,7 +163,10 @@ func (g destinationGuard) kind(ip netip.Addr) string {
 			return r.kind
 		}
 	}
-	return ""
+	if g.host[ip] {
+		return kindHost
+	}
+	return registryKind(ip)
 }
 
 // check returns a *destinationError when ip may not be connected to. Metadata addresses are

@@ -45,6 +45,9 @@ type WebhookConfig struct {
 	Now func() time.Time
 	// UserAgent is the User-Agent header; empty means "Pulse-Webhook/1".
 	UserAgent string
+	// Resolver resolves destination host names; nil means the system's. The guard checks
+	// the addresses it returns, at dial time.
+	Resolver *net.Resolver
 }
 
 // Webhook is the webhook provider: it POSTs a signed JSON payload to the message's URL. It
@@ -80,11 +83,16 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if w.userAgent == "" {
 		w.userAgent = defaultUserAgent
 	}
-	guard := newDestinationGuard(cfg.AllowPrivate)
+	host, err := hostAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("new webhook provider: %w", err)
+	}
+	guard := newDestinationGuard(cfg.AllowPrivate, host)
 	dialer := &net.Dialer{
 		Timeout:   w.timeout,
 		KeepAlive: 30 * time.Second,
 		Control:   guard.control,
+		Resolver:  cfg.Resolver,
 	}
 	w.transport = &http.Transport{
 		// No proxy: the guard checks the address dialled, which through a proxy would be the
@@ -125,8 +133,9 @@ type webhookPayload struct {
 
 // Send POSTs m as a signed webhook to m.To and classifies the answer: 2xx is delivered; 408,
 // 425, 429, 5xx, timeouts and network failures are transient, with the receiver's
-// Retry-After (capped at 24h); redirects, other statuses, unusable URLs, unknown hosts and
-// refused destinations are permanent. Every attempt carries the same webhook-id, the
+// Retry-After (capped at 24h); redirects (never followed), other statuses, unusable URLs
+// (credentials in them, a port outside 1-65535), unknown hosts and refused destinations
+// are permanent. Every attempt carries the same webhook-id, the
 // notification id, so receivers can drop repeats.
 func (w *Webhook) Send(ctx context.Context, m Message) Result {
 	target, err := webhookURL(m.To)
@@ -179,6 +188,15 @@ func webhookURL(raw string) (*url.URL, error) {
 	}
 	if u.Hostname() == "" {
 		return nil, errors.New("parse webhook url: the url has no host")
+	}
+	if u.User != nil {
+		// Ingest refuses these; a row stored before it did must not send them either.
+		return nil, errors.New("parse webhook url: the url carries credentials (user:password@), which webhooks do not send")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return nil, errors.New("parse webhook url: the port must be between 1 and 65535")
+		}
 	}
 	return u, nil
 }

@@ -365,7 +365,7 @@ func TestWebhookConnectionRefusedIsTransient(t *testing.T) {
 
 	got := w.Send(context.Background(), channel.Message{
 		NotificationID: "ntf_09",
-		To:             "http://user:" + secretToken + "@" + addr + "/hook?token=" + secretToken,
+		To:             "http://" + addr + "/hook?token=" + secretToken,
 		Body:           secretBody,
 	})
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -305,6 +306,15 @@ func validateWebhookURL(to string) *apis.FieldError {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
 		// The URL may carry credentials: name the field, not the value.
 		return apis.ErrGeneric("must be an absolute http or https URL", "to")
+	}
+	if u.User != nil {
+		// They would be stored in plain text, shown by the status API and sent as Basic auth.
+		return apis.ErrGeneric("must not carry credentials (user:password@); put a token in the path or query if the receiver needs one", "to")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return apis.ErrGeneric("the port must be between 1 and 65535", "to")
+		}
 	}
 	return nil
 }
