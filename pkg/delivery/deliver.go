@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/pulse-knative/pulse/pkg/batch"
@@ -33,7 +34,15 @@ type Deliverer struct {
 	sendTimeout  time.Duration
 	now          func() time.Time
 	jitter       func() float64
+
+	// mu guards closed; inflight counts the deliveries Close waits for.
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
 }
+
+// ErrClosed means a delivery was asked of a Deliverer that is closing; nothing was claimed.
+var ErrClosed = errors.New("deliverer is closed")
 
 // DelivererConfig configures a Deliverer.
 type DelivererConfig struct {
@@ -85,8 +94,19 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	return d
 }
 
-// Close finishes the claims and records under way. Call it once no delivery runs any more.
+// Close waits for the deliveries under way to finish, each bounded by the send timeout and
+// the time to record its outcome, then finishes the claims and records under way. Deliveries
+// asked for after Close has begun get ErrClosed. So a shutdown whose HTTP budget ran out
+// still lets every started send end and be recorded. Calls after the first do nothing.
 func (d *Deliverer) Close() {
+	d.mu.Lock()
+	already := d.closed
+	d.closed = true
+	d.mu.Unlock()
+	if already {
+		return
+	}
+	d.inflight.Wait()
 	d.claims.Stop()
 	d.records.Stop()
 	if d.observations != nil {
@@ -94,11 +114,31 @@ func (d *Deliverer) Close() {
 	}
 }
 
+// begin counts a delivery in, unless Close has begun.
+func (d *Deliverer) begin() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.inflight.Add(1)
+	return true
+}
+
 // Deliver claims the notification id, sends it and records what came of it. A notification
 // that is not queued (a duplicate dispatch, or one already handled) is left alone and nil is
 // returned. An error means the outcome could not be recorded: the caller answers 5xx so the
 // dispatch is retried.
+//
+// ctx bounds only the wait to hand the claim over. Once the notification is claimed, the send
+// and the record run to their end whatever happens to ctx (the caller, a stream source's
+// HTTP request, may go away): the send is bounded by the send timeout, and a send abandoned
+// half way would be repeated, not saved.
 func (d *Deliverer) Deliver(ctx context.Context, id string) error {
+	if !d.begin() {
+		return fmt.Errorf("deliver notification %s: %w", id, ErrClosed)
+	}
+	defer d.inflight.Done()
 	// The logger is built only when a line is written: most deliveries write none above debug.
 	logger := func() *slog.Logger { return d.logger.With("notification_id", id) }
 	var n notification.Notification
@@ -114,13 +154,15 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		return err
 	}
 
+	// From here on the caller's going away changes nothing: the claim is ours, the send
+	// finishes (bounded by sendTimeout) and its outcome is recorded.
+	ctx = context.WithoutCancel(ctx)
 	started := d.now()
 	res := d.send(ctx, n)
 	took := d.now().Sub(started)
 	a := d.decide(n, res)
 	a.StartedAt, a.Duration = started, took
-	// Record even if the caller has gone: the send happened and must not be repeated.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	recorded, err := d.records.Do(rctx, a)
 	if err == nil {

@@ -41,11 +41,12 @@ type received struct {
 }
 
 type testBundle struct {
-	store    *store.Store
-	redis    *redis.Client
-	keys     queue.Keys
-	handler  http.Handler
-	receiver *httptest.Server
+	store     *store.Store
+	redis     *redis.Client
+	keys      queue.Keys
+	handler   http.Handler
+	deliverer *delivery.Deliverer
+	receiver  *httptest.Server
 	// respond decides the receiver's answer; it defaults to 200.
 	respond atomic.Value // func(w http.ResponseWriter)
 	mu      sync.Mutex
@@ -96,6 +97,7 @@ func setup(t *testing.T, opts options) *testBundle {
 		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(b.redis, b.keys),
 		Jitter: func() float64 { return 0.5 }}) // 0.5 means no spread: waits are exact
 	t.Cleanup(d.Close)
+	b.deliverer = d
 	b.handler = delivery.NewHandler(d, logger)
 	return b
 }
