@@ -135,7 +135,9 @@ type Deliver struct {
 	// is fastest: deliveries that arrive while a statement runs wait and share the next, so
 	// statements grow with the load instead of splitting it (bench/REPORT.md).
 	Committers int `envconfig:"PULSE_DELIVER_COMMITTERS" default:"1"`
-	// AllowPrivateWebhooks lets webhooks reach loopback, private and link-local addresses.
+	// AllowPrivateWebhooks lets webhooks reach loopback, private, link-local and other
+	// special-purpose addresses, and this host's own; cloud metadata addresses stay refused.
+	// For local runs and tests (docs/security.md).
 	AllowPrivateWebhooks bool `envconfig:"PULSE_WEBHOOK_ALLOW_PRIVATE" default:"false"`
 }
 
