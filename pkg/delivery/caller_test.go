@@ -150,4 +150,8 @@ func TestShutdownWaitsForSends(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, "the caller still gets its answer")
+
+	later := b.insert(t, nil)
+	require.Equal(t, http.StatusServiceUnavailable, b.deliver(t, later), "a closed deliverer sends the dispatch back")
+	require.Equal(t, notification.Queued, b.get(t, later).Status, "and claims nothing")
 }

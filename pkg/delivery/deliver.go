@@ -42,7 +42,15 @@ type Deliverer struct {
 }
 
 // ErrClosed means a delivery was asked of a Deliverer that is closing; nothing was claimed.
-var ErrClosed = errors.New("deliverer is closed")
+// It is answered 503, so the source sends the dispatch again, to a pod that is not going.
+var ErrClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string { return "deliverer is closed" }
+
+// Unavailable makes ceserver answer 503.
+func (closedError) Unavailable() bool { return true }
 
 // DelivererConfig configures a Deliverer.
 type DelivererConfig struct {
