@@ -26,17 +26,18 @@ func envNames(t reflect.Type, into map[string]bool) {
 	}
 }
 
-// TestReadmeListsEverySetting keeps the README's configuration table and pkg/config in step.
-func TestReadmeListsEverySetting(t *testing.T) {
+// TestConfigurationPageListsEverySetting keeps the variable table of docs/configuration.md and
+// pkg/config in step.
+func TestConfigurationPageListsEverySetting(t *testing.T) {
 	t.Parallel()
 	want := map[string]bool{}
 	for _, v := range config.All {
 		envNames(reflect.TypeOf(v).Elem(), want)
 	}
-	readme, err := os.ReadFile("../../README.md")
+	page, err := os.ReadFile("../../docs/configuration.md")
 	require.NoError(t, err)
 	got := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(string(page), -1) {
 		got[m[1]] = true
 	}
 	var missing, unknown []string
@@ -52,6 +53,6 @@ func TestReadmeListsEverySetting(t *testing.T) {
 	}
 	sort.Strings(missing)
 	sort.Strings(unknown)
-	require.Empty(t, missing, "settings missing from the README's configuration table")
-	require.Empty(t, unknown, "README table rows that pkg/config does not read")
+	require.Empty(t, missing, "settings missing from the table in docs/configuration.md")
+	require.Empty(t, unknown, "rows of the table in docs/configuration.md that pkg/config does not read")
 }
