@@ -12,8 +12,8 @@
 //
 // Each scenario runs several times, interleaved, against the local PostgreSQL and Redis (a
 // database of its own, a schema and a key prefix per run, all removed afterwards), with every
-// load on 127.0.0.1 and bounded in count and time. See bench/README-section.md and `go run
-// ./bench -h`.
+// load on 127.0.0.1 and bounded in count and time. See docs/performance.md (the headline
+// figures, reproducing them, sizing a cluster) and `go run ./bench -h`.
 package main
 
 import (

@@ -33,7 +33,7 @@ const devEmailFrom = "Pulse dev <pulse@pulse.localhost>"
 func dev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: pulse dev\n\nRuns every function locally; configure with PULSE_ variables (see README).")
+		fmt.Fprintln(fs.Output(), "usage: pulse dev\n\nRuns every function locally; configure with PULSE_ variables (see docs/configuration.md).")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

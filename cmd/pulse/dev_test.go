@@ -29,7 +29,7 @@ func freePort(t *testing.T) int {
 }
 
 // TestDev runs `pulse dev` and sends a webhook through it to its own capture receiver, as the
-// README's first steps do.
+// README's "Send a notification" does.
 func TestDev(t *testing.T) {
 	redisURL, prefix := pulsetest.Redis(t)
 	t.Setenv("PULSE_DATABASE_URL", pulsetest.DatabaseURL(t))
