@@ -259,9 +259,16 @@ func koBinary(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "tool", "-n", "ko").CombinedOutput()
-	require.NoError(t, err, "go tool -n ko: %s", out)
-	return strings.TrimSpace(string(out))
+	// Only stdout names the binary: on a cold module cache the go command reports its
+	// downloads ("go: downloading ...") on stderr, which must not become part of the path.
+	cmd := exec.CommandContext(ctx, "go", "tool", "-n", "ko")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "go tool -n ko: %s", stderr.String())
+	ko := strings.TrimSpace(string(out))
+	require.True(t, filepath.IsAbs(ko), "go tool -n ko printed %q, not the path of a binary", ko)
+	return ko
 }
 
 // koEnviron is the test's environment without what would change ko's behaviour behind the
