@@ -31,7 +31,7 @@ type Dev struct {
 	// is set.
 	PushPort int `envconfig:"PULSE_DEV_PUSH_PORT" default:"8092"`
 	// Manifests is the directory of Knative manifests whose PingSources `pulse dev` runs.
-	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config/knative"`
+	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config"`
 }
 
 // DevDefaults are the settings `pulse dev` uses when the environment does not set them: no
