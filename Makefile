@@ -51,6 +51,14 @@ run: export PULSE_REDIS_URL := $(PULSE_REDIS_URL)
 run: datastores ## Run the whole pipeline locally (pulse dev) against the local datastores.
 	go run ./cmd/pulse dev
 
+.PHONY: dashboard
+dashboard: ## Write the Grafana dashboard of config/monitoring to pulse.json, for a manual import.
+	go run ./internal/extractmonitoring dashboard > pulse.json
+
+.PHONY: prometheus-rules
+prometheus-rules: ## Write the alert rules as a plain Prometheus rule file, pulse-rules.yml.
+	go run ./internal/extractmonitoring rules > pulse-rules.yml
+
 .PHONY: build
 build: ## Build every package.
 	go build ./...
@@ -72,4 +80,4 @@ bench: datastores ## Run bench/ and write bench/REPORT.md (BENCH_FLAGS=-quick fo
 clean: ## Remove build and test output.
 	go clean ./...
 	go clean -testcache
-	rm -f coverage.out cpu.prof mem.prof
+	rm -f coverage.out cpu.prof mem.prof pulse.json pulse-rules.yml

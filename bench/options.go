@@ -89,7 +89,7 @@ func defaultOptions() Options {
 		BatchConcurrency:  4,
 		History:           100_000,
 		E2EConcurrency:    64,
-		// One deliver pod's worth: its containerConcurrency in config/knative.
+		// One deliver pod's worth: its containerConcurrency in config/.
 		E2EStreamConcurrency: 100,
 		SinkDelays:           []time.Duration{0, 10 * time.Millisecond},
 		DrainConcurrency:     8,

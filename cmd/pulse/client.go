@@ -20,6 +20,8 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
+// clientConfig loads the configuration of the commands that talk to ingest, with flags that
+// override it.
 func clientConfig(fs *flag.FlagSet) (*config.Client, error) {
 	var cfg config.Client
 	if err := config.Load(&cfg); err != nil {
@@ -31,8 +33,16 @@ func clientConfig(fs *flag.FlagSet) (*config.Client, error) {
 }
 
 // send asks ingest for one notification and prints its answer.
+var sendCommand = command{
+	name: "send",
+	about: `Asks ingest for one notification, as an upstream system would (a CloudEvent of type
+dev.pulse.notification.requested), and prints ingest's answer. Repeat an --id to see that a
+repeated request gets the first one's answer.`,
+	env: []any{&config.Client{}},
+}
+
 func send(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs := sendCommand.flagSet()
 	cfg, err := clientConfig(fs)
 	if err != nil {
 		return err
@@ -54,6 +64,9 @@ func send(ctx context.Context, args []string) error {
 	fs.StringVar(&req.HTML, "html", "", "HTML body (email)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("send takes flags only, got %q (pulse send -h for help)", fs.Args())
 	}
 	req.Channel, req.Priority, req.MaxAttempts = notification.Channel(*channel), notification.Priority(*priority), *maxAttempts
 	if *data != "" {
@@ -95,8 +108,17 @@ func send(ctx context.Context, args []string) error {
 }
 
 // get prints a notification, its state and its delivery attempts.
+var getCommand = command{
+	name: "get",
+	args: "ID",
+	about: `Shows a notification through ingest's status API: its state, its attempts, its
+timestamps and its last error.`,
+	arguments: [][2]string{{"ID", "the notification's id, as ingest's answer to the request gives it"}},
+	env:       []any{&config.Client{}},
+}
+
 func get(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	fs := getCommand.flagSet()
 	cfg, err := clientConfig(fs)
 	if err != nil {
 		return err
@@ -105,7 +127,7 @@ func get(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: pulse get [flags] NOTIFICATION_ID")
+		return errors.New("usage: pulse get [flags] ID (pulse get -h for help)")
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.URL, "/")+"/v1/notifications/"+fs.Arg(0), nil)
 	if err != nil {
@@ -141,9 +163,24 @@ func do(hr *http.Request, token string) error {
 }
 
 // migrateCmd applies the database migrations.
+var migrateCommand = command{
+	name: "migrate",
+	about: `Applies the database migrations, for deployments that set PULSE_DATABASE_MIGRATE=false
+on the functions. Without PULSE_DATABASE_URL it migrates the local database pulse dev uses.`,
+	env:      []any{&config.Database{}},
+	defaults: localDefaults("PULSE_DATABASE_URL"),
+	set:      []string{"PULSE_DATABASE_MIGRATE"},
+}
+
 func migrateCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := migrateCommand.flagSet()
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("migrate takes no arguments, got %q", fs.Args())
+	}
+	if err := config.SetDefaults(devDefaults("PULSE_DATABASE_URL")); err != nil {
 		return err
 	}
 	var cfg config.Database

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/internal/devping"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
@@ -22,21 +23,41 @@ import (
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
+	"github.com/pulse-knative/pulse/pkg/store"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
 
 // devEmailFrom is the sender of the email `pulse dev` delivers to its capture SMTP server.
 const devEmailFrom = "Pulse dev <pulse@pulse.localhost>"
 
+var devCommand = command{
+	name: "dev",
+	about: `Runs the whole pipeline in one process against local PostgreSQL and Redis: ingest,
+deliver-high, deliver-low, both stream sources, cron with the PingSource schedules of config/,
+metrics, and capture receivers (webhook, SMTP, SMS, push) that print what they get. Each function is configured
+exactly as in a cluster, from its PULSE_ variables, except for ports and sinks.
+
+It checks the settings and the datastores first and stops with one line naming what is wrong;
+it says "Pulse is running." once every function answers ready. Ctrl-C stops it.`,
+	env:      []any{&config.Dev{}, &config.Ingest{}, &config.Deliver{}, &config.Cron{}, &config.Metrics{}, &config.StreamSource{}},
+	defaults: localDefaults(),
+	// Set by pulse dev itself, per function.
+	set: []string{"PORT", "K_SINK", "PULSE_PRIORITY", "PULSE_CONSUMER"},
+}
+
+// preflightTimeout bounds the datastore checks before anything starts: long enough for a
+// datastore that is up, short enough that a newcomer is not left waiting.
+const preflightTimeout = 5 * time.Second
+
 // dev runs the whole pipeline in one process, each function configured exactly as in a
 // cluster (from its PULSE_ variables) except for ports and sinks.
 func dev(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: pulse dev\n\nRuns every function locally; configure with PULSE_ variables (see docs/configuration.md).")
-	}
+	fs := devCommand.flagSet()
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
 	}
 	if err := config.SetDefaults(config.DevDefaults); err != nil {
 		return err
@@ -58,46 +79,76 @@ func dev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer captures.close()
-	var ingestCfg config.Ingest
-	var deliverCfg config.Deliver
-	for _, c := range []any{&ingestCfg, &deliverCfg} {
+	var (
+		ingestCfg  config.Ingest
+		deliverCfg config.Deliver
+	)
+	// Cron's and metrics' too, only to refuse a malformed setting before anything starts.
+	for _, c := range []any{&ingestCfg, &deliverCfg, &config.Cron{}, &config.Metrics{}} {
 		if err := config.Load(c); err != nil {
 			return err
 		}
 	}
-	logFor := func(function string) *slog.Logger { return observe.NewLogger(os.Stderr, ingestCfg.Level, function) }
+	// Settings the functions would only refuse once started, each after waiting for the
+	// database: refuse them now, before anything runs.
+	if _, err := delivery.Providers(deliverCfg); err != nil {
+		return err
+	}
+	if _, err := devping.LoadPingSources(devCfg.Manifests); err != nil {
+		return fmt.Errorf("PULSE_DEV_MANIFESTS=%s: %w", devCfg.Manifests, err)
+	}
+	// go-redis logs each failed dial itself: the check's one line says it all.
+	queue.SetLogger(slog.New(slog.DiscardHandler))
+	if err := checkDatastores(ctx, ingestCfg.Database, ingestCfg.Redis); err != nil {
+		return err
+	}
 
-	g, ctx := errgroup.WithContext(ctx)
+	logFor := func(function string) *slog.Logger { return observe.NewLogger(os.Stderr, ingestCfg.Level, function) }
+	queue.SetLogger(logFor("pulse-dev"))
+
+	g, gctx := errgroup.WithContext(ctx)
 	receiver := capture.NewWebhooks(deliverCfg.WebhookSecret, os.Stdout)
-	g.Go(func() error { return serve(ctx, devCfg.WebhookPort, receiver) })
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(devCfg.WebhookPort))
+	if err != nil {
+		return fmt.Errorf("webhook receiver (PULSE_DEV_WEBHOOK_PORT): %w", err)
+	}
+	g.Go(func() error { return serveListener(gctx, ln, receiver) })
 	mailbox := capture.NewSMTP(capture.SMTPConfig{Out: os.Stdout})
-	g.Go(func() error { return mailbox.ListenAndServe(ctx, "127.0.0.1:"+strconv.Itoa(devCfg.SMTPPort)) })
-	captures.serve(ctx, g)
+	g.Go(func() error { return mailbox.ListenAndServe(gctx, "127.0.0.1:"+strconv.Itoa(devCfg.SMTPPort)) })
+	captures.serve(gctx, g)
 
 	ingestCfg.Port = devCfg.IngestPort
-	g.Go(func() error { return ingest.Run(ctx, ingestCfg, logFor("ingest")) })
+	g.Go(func() error { return ingest.Run(gctx, ingestCfg, logFor("ingest")) })
+	ready := []string{localURL(devCfg.IngestPort)}
 	for _, d := range []struct {
 		priority notification.Priority
 		port     int
 	}{{notification.High, devCfg.DeliverHighPort}, {notification.Low, devCfg.DeliverLowPort}} {
 		cfg := deliverCfg
 		cfg.Port = d.port
-		g.Go(func() error { return delivery.Run(ctx, d.priority, cfg, logFor("deliver-"+string(d.priority))) })
+		g.Go(func() error { return delivery.Run(gctx, d.priority, cfg, logFor("deliver-"+string(d.priority))) })
+		ready = append(ready, localURL(d.port))
 
 		g.Go(func() error {
 			// As Knative does, send nothing before the deliver function is ready: an entry whose
 			// send fails stays pending until the stream source reclaims it, minutes later.
-			deliver := "http://127.0.0.1:" + strconv.Itoa(d.port)
-			if err := waitReady(ctx, deliver+ceserver.ReadyPath); err != nil {
+			if err := waitReady(gctx, localURL(d.port)+ceserver.ReadyPath); err != nil {
 				return err
 			}
-			return runStreamSource(ctx, string(d.priority), deliver+"/", logFor("stream-source-"+string(d.priority)))
+			return runStreamSource(gctx, string(d.priority), localURL(d.port)+"/", logFor("stream-source-"+string(d.priority)))
 		})
 	}
-	if err := startCronAndMetrics(ctx, g, devCfg, logFor); err != nil {
+	if err := startCronAndMetrics(gctx, g, devCfg, logFor); err != nil {
 		return err
 	}
+	ready = append(ready, localURL(devCfg.CronPort), localURL(devCfg.MetricsPort))
 
+	for _, base := range ready {
+		if err := waitReady(gctx, base+ceserver.ReadyPath); err != nil {
+			// A function failed to start (its error is the group's), or Ctrl-C.
+			return stopped(ctx, g.Wait())
+		}
+	}
 	fmt.Printf(`Pulse is running.
   ingest:           http://127.0.0.1:%d/   (POST CloudEvents; GET /v1/notifications/{id})
   webhook receiver: http://127.0.0.1:%d/   (send webhooks here to see them arrive)
@@ -110,14 +161,48 @@ Try:
   go run ./cmd/pulse send --channel email --to someone@example.com --subject Hello --text 'Hi there'
   go run ./cmd/pulse send --channel sms --to +15551234567 --text 'Your code is 1234'
   go run ./cmd/pulse send --channel push --to device-token-1 --subject Hello --text 'From Pulse' --data '{"data":{"order":"42"}}'
+  go run ./cmd/pulse inspect
 Stop with Ctrl-C.
 `, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.SMSPort, devCfg.PushPort, devCfg.MetricsPort, devCfg.WebhookPort)
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
+	return stopped(ctx, g.Wait())
+}
+
+// stopped is dev's result once its functions have returned with err: nothing when ctx, the
+// process's signal context, ended (Ctrl-C is how dev is meant to stop), else err.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
+
+// checkDatastores checks that PostgreSQL and Redis answer, so that a datastore that is down
+// stops dev at once with one line saying which, instead of functions that wait for it.
+// Neither error quotes the URL, which may hold a password.
+func checkDatastores(ctx context.Context, db config.Database, rcfg config.Redis) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL (PULSE_DATABASE_URL) does not answer: %w (start it with make datastores)", err)
+	}
+	rdb, err := queue.Open(rcfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("Redis (PULSE_REDIS_URL) does not answer: %w (start it with make datastores)", err)
+	}
+	return nil
+}
+
+// localURL is the base URL of a local port.
+func localURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 
 // waitReady polls url until it answers 200, or ctx ends.
 func waitReady(ctx context.Context, url string) error {
@@ -165,14 +250,23 @@ func runStreamSource(ctx context.Context, priority, sink string, logger *slog.Lo
 	return src.Run(ctx)
 }
 
-// serve serves h on port until ctx is done.
+// serve serves h on a local port until ctx is done.
 func serve(ctx context.Context, port int, h http.Handler) error {
-	srv := &http.Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Handler: h}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return fmt.Errorf("serve on port %d: %w", port, err)
+	}
+	return serveListener(ctx, ln, h)
+}
+
+// serveListener serves h on ln until ctx is done.
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve on port %d: %w", port, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 		return srv.Shutdown(context.WithoutCancel(ctx))
 	}

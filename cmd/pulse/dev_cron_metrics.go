@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/internal/devping"
+	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
@@ -35,6 +36,10 @@ func startCronAndMetrics(ctx context.Context, g *errgroup.Group, dev config.Dev,
 	g.Go(func() error { return scheduler.Run(ctx, cronCfg, logFor("cron")) })
 	g.Go(func() error { return metrics.Run(ctx, metricsCfg, logFor("metrics")) })
 	g.Go(func() error {
+		// No tick before cron listens: each would only log that it was not delivered.
+		if err := waitReady(ctx, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+ceserver.ReadyPath); err != nil {
+			return err
+		}
 		client := &http.Client{Timeout: cronCfg.Budget + 10*time.Second}
 		return devping.RunPings(ctx, pings, "http://127.0.0.1:"+strconv.Itoa(dev.CronPort)+"/", client, logFor("pingsource"))
 	})

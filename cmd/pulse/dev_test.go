@@ -41,7 +41,7 @@ func TestDev(t *testing.T) {
 		ports[name] = freePort(t)
 		t.Setenv("PULSE_DEV_"+name+"_PORT", strconv.Itoa(ports[name]))
 	}
-	t.Setenv("PULSE_DEV_MANIFESTS", "../../config/knative")
+	t.Setenv("PULSE_DEV_MANIFESTS", "../../config")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -100,7 +100,7 @@ func TestDev(t *testing.T) {
 		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `pulse_notifications_by_status{status="delivered"} 1`)
 	}, 30*time.Second, 100*time.Millisecond, "metrics never showed the delivered notification")
 
-	// A scheduled send goes out through cron, ticked by the PingSources of config/knative.
+	// A scheduled send goes out through cron, ticked by the PingSources of config/.
 	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
 	later := post("dev-2", `,"send_at":"`+sendAt+`"`)
 	require.False(t, delivered(later))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -13,16 +12,33 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
+var inspectCommand = command{
+	name: "inspect",
+	about: `Shows each stream's length, its consumer groups with their pending entries and lag, the
+dead letters, and the notifications by state: what celery inspect and Flower showed. Without
+PULSE_DATABASE_URL and PULSE_REDIS_URL it reads the local datastores pulse dev uses.`,
+	env:      []any{&config.Database{}, &config.Redis{}},
+	defaults: localDefaults(datastoreVars...),
+	set:      []string{"PULSE_DATABASE_MIGRATE"},
+}
+
 // inspect prints what `celery inspect active` and Flower showed: each stream's length, its
 // consumer groups with their pending entries and lag, dead letters, and notifications by state.
 func inspect(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	var cfg struct {
 		config.Database
 		config.Redis
+	}
+	fs := inspectCommand.flagSet()
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("inspect takes no arguments, got %q", fs.Args())
+	}
+	// The datastores pulse dev uses, unless the environment names others.
+	if err := config.SetDefaults(devDefaults(datastoreVars...)); err != nil {
+		return err
 	}
 	if err := config.Load(&cfg); err != nil {
 		return err

@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -21,12 +23,13 @@ const usage = `usage: pulse <command> [flags]
 commands:
   dev        run the whole pipeline locally (ingest, deliver-high, deliver-low, stream sources,
              cron schedules, metrics, capture webhook receiver)
-  migrate    apply the database migrations (PULSE_DATABASE_URL)
-  send       ask ingest for a notification (pulse send -h for flags)
+  migrate    apply the database migrations
+  send       ask ingest for a notification
   get ID     show a notification, its state and its delivery attempts
   inspect    show streams, consumer groups, dead letters and notifications by state
+  help       show this list
 
-Run 'pulse <command> -h' for a command's flags.
+Run 'pulse <command> -h' for a command's arguments, flags and environment variables.
 `
 
 func main() {
@@ -36,6 +39,9 @@ func main() {
 	}
 	ctx := signals.NewContext()
 	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the help is printed, and asking for it is no failure
+		}
 		fmt.Fprintln(os.Stderr, "pulse:", err)
 		os.Exit(1)
 	}

@@ -30,6 +30,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	logger := observe.NewLogger(os.Stdout, cfg.Level, "stream-source")
+	queue.SetLogger(logger)
 	client, err := queue.Open(cfg.Redis)
 	if err != nil {
 		return err

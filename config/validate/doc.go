@@ -1,4 +1,4 @@
-// Package validate checks Pulse's Kubernetes manifests (config/knative, config/datastores and
+// Package validate checks Pulse's Kubernetes manifests (config/*.yaml, config/datastores and
 // the templates beside them) without a cluster: it decodes every document strictly into its
 // Knative or Kubernetes type, runs Knative's own defaulting and validation, and holds the
 // manifests to Pulse's rules: environment variables that match the envconfig structs in

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -41,35 +42,32 @@ var platforms = []v1.Platform{
 // The machines the binaries must be built for, by architecture.
 var machines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 
-// koDirs are the directories resolved: what `ko apply -Rf config/` builds images for.
-var koDirs = []string{"config/knative", "config/datastores"}
-
 // TestKoResolve runs the pinned ko for real, as `ko apply` would before handing the YAML to
-// kubectl: it builds every function for both platforms on a base image the test makes, pushes
-// them to a registry served in-process, and rewrites the ko:// images. Every ko:// image must
-// become a digest in that registry, each an index of both platforms whose entrypoint is the
-// function's binary, built for that platform. It needs no network besides the Go module proxy
-// for the first build of ko. With -short it is skipped: it takes minutes on two cores.
+// kubectl, on config/ exactly as users name it: `-Rf config/` and `-f config/`.
+//
+// The recursive run builds every function for both platforms on a base image the test makes,
+// pushes them to a registry served in-process, and rewrites the ko:// images. Every ko://
+// image must become a digest in that registry, each an index of both platforms whose
+// entrypoint is the function's binary, built for that platform. Both runs must send every
+// object of their files exactly once, the namespace first (TestConfigLayout says which files
+// each command takes). It needs no network besides the Go module proxy for the first build of
+// ko. With -short it is skipped: it takes minutes on two cores.
 func TestKoResolve(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every function for two platforms")
 	}
 	t.Parallel()
-	ctx := t.Context()
 
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
 	host := strings.TrimPrefix(reg.URL, "http://")
 	base := pushBaseImage(t, host)
+	ko := koBinary(t)
 
 	// The manifests to resolve, with the images each container had before.
-	before, err := validate.Load(repoRoot, koDirs...)
+	before, err := validate.Load(repoRoot, "config")
 	require.NoError(t, err)
 	images := map[string]validate.Function{}
-	args := []string{"resolve", "--platform=" + platformList(), "--recursive"}
-	for _, dir := range koDirs {
-		args = append(args, "-f", dir)
-	}
 	var pending []string
 	for _, w := range before.Workloads() {
 		for _, ctr := range w.Pod.Containers {
@@ -85,31 +83,21 @@ func TestKoResolve(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, images)
+	args := []string{"-Rf", "config"}
 	if len(pending) > 0 {
 		// ko cannot build a package that is not there yet: resolve a copy without the
 		// documents that run one.
-		args = append(args[:3], "-f", filteredCopy(t, before, pending))
+		args = []string{"-f", filteredCopy(t, before, pending)}
 		t.Logf("not built, their packages have not landed yet: %s", strings.Join(pending, ", "))
 	}
 
-	ko := koBinary(t)
-	cmd := exec.CommandContext(ctx, ko, args...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(koEnviron(),
-		"KO_DOCKER_REPO="+host+"/pulse",
-		"KO_DEFAULTBASEIMAGE="+base,
-		// No credentials of the machine's user: the registry is anonymous.
-		"DOCKER_CONFIG="+t.TempDir(),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	require.NoError(t, cmd.Run(), "ko %s:\n%s", strings.Join(args, " "), stderr.String())
-	t.Logf("ko resolve took %s", time.Since(start).Round(time.Second))
-
-	require.NotContains(t, stdout.String(), validate.KoPrefix, "every ko:// reference must be resolved")
-	after, err := validate.Decode("resolved", stdout.Bytes())
-	require.NoError(t, err, "ko's output must still decode strictly")
+	after := koResolve(t, ko, host, base, platformList(), args...)
+	if len(pending) == 0 {
+		checkApplied(t, after)
+		if diff := cmp.Diff(objectKeys(before.Applied), objectKeys(after)); diff != "" {
+			t.Errorf("ko resolve -Rf config: objects (-want +got):\n%s", diff)
+		}
+	}
 
 	checked := map[string]bool{}
 	for _, w := range (&validate.Set{Applied: after}).Workloads() {
@@ -136,6 +124,50 @@ func TestKoResolve(t *testing.T) {
 			t.Errorf("%s: not in ko's output", key)
 		}
 	}
+	if len(pending) > 0 {
+		return
+	}
+
+	// The command users type. One platform is enough to see which files ko takes; the images
+	// were checked above.
+	top, err := validate.LoadTop(repoRoot, "config")
+	require.NoError(t, err)
+	flat := koResolve(t, ko, host, base, platforms[0].String(), "-f", "config/")
+	checkApplied(t, flat)
+	if diff := cmp.Diff(objectKeys(top.Applied), objectKeys(flat)); diff != "" {
+		t.Errorf("ko resolve -f config/: objects (-want +got):\n%s", diff)
+	}
+	for _, w := range (&validate.Set{Applied: flat}).Workloads() {
+		for _, ctr := range w.Pod.Containers {
+			require.NotContains(t, ctr.Image, validate.KoPrefix, "%s: every ko:// reference must be resolved", w.Doc)
+		}
+	}
+}
+
+// koResolve runs `ko resolve` with the file arguments from the repository's root, pushing to
+// the registry at host on the base image base, and returns the documents it prints, decoded
+// strictly.
+func koResolve(t *testing.T, ko, host, base, platforms string, files ...string) []*validate.Document {
+	t.Helper()
+	args := append([]string{"resolve", "--platform=" + platforms}, files...)
+	cmd := exec.CommandContext(t.Context(), ko, args...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(koEnviron(),
+		"KO_DOCKER_REPO="+host+"/pulse",
+		"KO_DEFAULTBASEIMAGE="+base,
+		// No credentials of the machine's user: the registry is anonymous.
+		"DOCKER_CONFIG="+t.TempDir(),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	require.NoError(t, cmd.Run(), "ko %s:\n%s", strings.Join(args, " "), stderr.String())
+	t.Logf("ko %s took %s", strings.Join(args, " "), time.Since(start).Round(time.Second))
+
+	require.NotContains(t, stdout.String(), validate.KoPrefix, "every ko:// reference must be resolved")
+	docs, err := validate.Decode("resolved", stdout.Bytes())
+	require.NoError(t, err, "ko's output must still decode strictly")
+	return docs
 }
 
 // checkImage checks that ref is an index of exactly the platforms, each image running the
@@ -259,9 +291,16 @@ func koBinary(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "tool", "-n", "ko").CombinedOutput()
-	require.NoError(t, err, "go tool -n ko: %s", out)
-	return strings.TrimSpace(string(out))
+	// Only stdout names the binary: on a cold module cache the go command reports its
+	// downloads ("go: downloading ...") on stderr, which must not become part of the path.
+	cmd := exec.CommandContext(ctx, "go", "tool", "-n", "ko")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "go tool -n ko: %s", stderr.String())
+	ko := strings.TrimSpace(string(out))
+	require.True(t, filepath.IsAbs(ko), "go tool -n ko printed %q, not the path of a binary", ko)
+	return ko
 }
 
 // koEnviron is the test's environment without what would change ko's behaviour behind the

@@ -65,8 +65,8 @@ var kinds = map[gvk]func() any{
 
 // Set is the manifests of a directory tree.
 type Set struct {
-	// Applied are the documents `ko apply -Rf <dir>` sends to the cluster: every .yaml and
-	// .json file, recursively, in ko's walk order.
+	// Applied are the documents `ko apply` sends to the cluster: every .yaml and .json file
+	// (recursively for Load, as -Rf; only the top level for LoadTop, as -f), in ko's walk order.
 	Applied []*Document
 	// Templates are the documents of *.yaml.example files: Secret templates and alternatives
 	// that are documented but never applied.
@@ -76,14 +76,28 @@ type Set struct {
 // Load reads the manifests under the directories dirs of root as `ko apply -R -f DIR` would
 // for each, plus the templates beside them. File names in the documents are relative to root.
 func Load(root string, dirs ...string) (*Set, error) {
+	return load(root, true, dirs)
+}
+
+// LoadTop reads the manifests of the directories dirs of root as `ko apply -f DIR` (without -R)
+// would: the files directly in each, none of its subdirectories.
+func LoadTop(root string, dirs ...string) (*Set, error) {
+	return load(root, false, dirs)
+}
+
+func load(root string, recursive bool, dirs []string) (*Set, error) {
 	set := new(Set)
 	var bad []error
 	for _, dir := range dirs {
-		err := filepath.Walk(filepath.Join(root, dir), func(path string, fi fs.FileInfo, err error) error {
+		top := filepath.Join(root, dir)
+		err := filepath.Walk(top, func(path string, fi fs.FileInfo, err error) error {
 			if err != nil {
 				return err
 			}
 			if fi.IsDir() {
+				if path != top && !recursive {
+					return filepath.SkipDir
+				}
 				return nil
 			}
 			// ko's own rule (and kubectl's, which also takes .yml).

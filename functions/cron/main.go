@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
@@ -27,5 +28,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	return scheduler.Run(ctx, cfg, observe.NewLogger(os.Stdout, cfg.Level, "cron"))
+	logger := observe.NewLogger(os.Stdout, cfg.Level, "cron")
+	queue.SetLogger(logger)
+	return scheduler.Run(ctx, cfg, logger)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 func main() {
@@ -28,5 +29,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	return delivery.Run(ctx, notification.High, cfg, observe.NewLogger(os.Stdout, cfg.Level, "deliver-high"))
+	logger := observe.NewLogger(os.Stdout, cfg.Level, "deliver-high")
+	queue.SetLogger(logger)
+	return delivery.Run(ctx, notification.High, cfg, logger)
 }

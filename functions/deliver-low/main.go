@@ -14,6 +14,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 func main() {
@@ -28,5 +29,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	return delivery.Run(ctx, notification.Low, cfg, observe.NewLogger(os.Stdout, cfg.Level, "deliver-low"))
+	logger := observe.NewLogger(os.Stdout, cfg.Level, "deliver-low")
+	queue.SetLogger(logger)
+	return delivery.Run(ctx, notification.Low, cfg, logger)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/ingest"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 func main() {
@@ -26,5 +27,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	return ingest.Run(ctx, cfg, observe.NewLogger(os.Stdout, cfg.Level, "ingest"))
+	logger := observe.NewLogger(os.Stdout, cfg.Level, "ingest")
+	queue.SetLogger(logger)
+	return ingest.Run(ctx, cfg, logger)
 }

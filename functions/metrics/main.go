@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics"
 	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 func main() {
@@ -26,5 +27,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	return metrics.Run(ctx, cfg, observe.NewLogger(os.Stdout, cfg.Level, "metrics"))
+	logger := observe.NewLogger(os.Stdout, cfg.Level, "metrics")
+	queue.SetLogger(logger)
+	return metrics.Run(ctx, cfg, logger)
 }

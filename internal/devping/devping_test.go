@@ -218,7 +218,7 @@ func TestRunPingsBadSink(t *testing.T) {
 // one per job, each naming a job the cron function knows.
 func TestLoadClusterPingSources(t *testing.T) {
 	t.Parallel()
-	pings, err := devping.LoadPingSources(filepath.Join("..", "..", "config", "knative"))
+	pings, err := devping.LoadPingSources(filepath.Join("..", "..", "config"))
 	require.NoError(t, err)
 	jobs := map[string]string{}
 	for _, p := range pings {

@@ -357,7 +357,7 @@ func freePort(t testing.TB) int {
 }
 
 // ticker posts a PingSource event for each cron job at a fixed interval, as the PingSources
-// of config/knative do in a cluster.
+// of config/ do in a cluster.
 type ticker struct {
 	mu     sync.Mutex
 	paused bool

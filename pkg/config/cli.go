@@ -1,7 +1,12 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"strings"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // Dev configures `pulse dev`, which runs every function in one process. Each function's own
@@ -31,7 +36,7 @@ type Dev struct {
 	// is set.
 	PushPort int `envconfig:"PULSE_DEV_PUSH_PORT" default:"8092"`
 	// Manifests is the directory of Knative manifests whose PingSources `pulse dev` runs.
-	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config/knative"`
+	Manifests string `envconfig:"PULSE_DEV_MANIFESTS" default:"config"`
 }
 
 // DevDefaults are the settings `pulse dev` uses when the environment does not set them: no
@@ -64,4 +69,37 @@ type Client struct {
 	URL string `envconfig:"PULSE_URL" default:"http://127.0.0.1:8080"`
 	// Token is the bearer token sent to ingest; empty sends none.
 	Token string `envconfig:"PULSE_TOKEN" secret:"true"`
+}
+
+// Variable is one environment variable a configuration struct reads.
+type Variable struct {
+	// Name is the variable's name, e.g. PULSE_DATABASE_URL.
+	Name string
+	// Default is the value used when the variable is not set; empty for none.
+	Default string
+	// Required is set when the variable has no default and must be set.
+	Required bool
+}
+
+// Variables lists the environment variables specs (pointers to configuration structs) read,
+// each once, in the order of the structs' fields: what a command's help shows.
+func Variables(specs ...any) ([]Variable, error) {
+	var out []Variable
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		var buf bytes.Buffer
+		const format = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_required .}}\n{{end}}"
+		if err := envconfig.Usagef("", spec, &buf, format); err != nil {
+			return nil, fmt.Errorf("list variables of %T: %w", spec, err)
+		}
+		for line := range strings.Lines(buf.String()) {
+			f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+			if len(f) != 3 || seen[f[0]] {
+				continue
+			}
+			seen[f[0]] = true
+			out = append(out, Variable{Name: f[0], Default: f[1], Required: f[2] == "true"})
+		}
+	}
+	return out, nil
 }

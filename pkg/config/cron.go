@@ -6,7 +6,7 @@ import (
 )
 
 // Cron configures functions/cron, the jobs PingSources call. The schedules are not here: they
-// are the PingSources' own (config/knative), which `pulse dev` reads too.
+// are the PingSources' own (config/40-cron-schedules.yaml), which `pulse dev` reads too.
 type Cron struct {
 	Database
 	Redis

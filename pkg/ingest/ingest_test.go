@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/ingest"
+	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -218,10 +220,27 @@ func TestRepeatReturnsFirstAnswer(t *testing.T) {
 	resp := postBinary(t, b, shopToken, shopSource, "dup", "dev.pulse.notification.requested", webhookData(`,"priority":"low"`))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "a repeat is 2xx, never 409")
 	again := decode[ingest.Answer](t, resp)
-	require.Equal(t, first.ID, again.ID)
-	require.True(t, again.Duplicate)
+	// The first answer, created_at to the nanosecond as written, but for the flag: the repeat's
+	// own data (priority low) changes nothing.
+	want := first
+	want.Duplicate = true
+	if diff := cmp.Diff(want, again); diff != "" {
+		t.Errorf("repeat's answer (-want +got):\n%s", diff)
+	}
+	require.Equal(t, first.CreatedAt.Format(time.RFC3339Nano), again.CreatedAt.Format(time.RFC3339Nano), "created_at as first written")
 	require.Equal(t, 1, countRows(t, b))
 	require.Equal(t, []string{first.ID}, streamIDs(t, b, "high"), "a repeat is not enqueued again")
+
+	// Once the notification moved on, a repeat says where it is now; the rest stays the first
+	// answer.
+	_, err := b.store.Cancel(t.Context(), first.ID)
+	require.NoError(t, err)
+	later := decode[ingest.Answer](t, postBinary(t, b, shopToken, shopSource, "dup", "dev.pulse.notification.requested", webhookData("")))
+	want.Status = notification.Cancelled
+	if diff := cmp.Diff(want, later); diff != "" {
+		t.Errorf("repeat's answer after a cancel (-want +got):\n%s", diff)
+	}
+	require.Equal(t, first.CreatedAt.Format(time.RFC3339Nano), later.CreatedAt.Format(time.RFC3339Nano), "created_at as first written")
 }
 
 func TestInvalidFields(t *testing.T) {

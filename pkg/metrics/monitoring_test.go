@@ -29,8 +29,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// monitoringDir holds the rules, the dashboard and their tests.
-const monitoringDir = "../../config/monitoring"
+// monitoringDir holds the PrometheusRule and the dashboard, Kubernetes objects applied with the
+// rest of config/; rulesDir the same rules as a plain rule file and promtool's tests of them,
+// kept out of config/ because they are not Kubernetes objects.
+const (
+	monitoringDir = "../../config/monitoring"
+	rulesDir      = "testdata"
+)
 
 // prometheusBinary returns the path of a program of Debian's prometheus package. Without it
 // the test is skipped, or failed when CI=true: CI must install the package.
@@ -65,7 +70,7 @@ func ruleGroups(t testing.TB, path string) []any {
 func ruleExpressions(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, g := range ruleGroups(t, filepath.Join(monitoringDir, "rules.yml")) {
+	for _, g := range ruleGroups(t, filepath.Join(rulesDir, "rules.yml")) {
 		for _, r := range g.(map[string]any)["rules"].([]any) {
 			rule := r.(map[string]any)
 			out[fmt.Sprint(rule["alert"])] = fmt.Sprint(rule["expr"])
@@ -117,7 +122,7 @@ func dashboardQueries(t testing.TB, rateInterval string) []panelQuery {
 
 func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, ruleGroups(t, filepath.Join(monitoringDir, "rules.yml")),
+	require.Equal(t, ruleGroups(t, filepath.Join(rulesDir, "rules.yml")),
 		ruleGroups(t, filepath.Join(monitoringDir, "prometheusrule.yaml")))
 }
 
@@ -132,10 +137,10 @@ func TestPromtoolChecksRules(t *testing.T) {
 	require.NoError(t, os.WriteFile(fromCR, spec, 0o644))
 
 	for _, args := range [][]string{
-		{"check", "rules", filepath.Join(monitoringDir, "rules.yml")},
+		{"check", "rules", filepath.Join(rulesDir, "rules.yml")},
 		{"check", "rules", fromCR},
 		// Every alert, firing and not firing (rules_test.yml).
-		{"test", "rules", filepath.Join(monitoringDir, "rules_test.yml")},
+		{"test", "rules", filepath.Join(rulesDir, "rules_test.yml")},
 	} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		require.NoError(t, err, "promtool %s:\n%s", strings.Join(args, " "), out)
@@ -393,7 +398,7 @@ func TestPrometheusAnswersEveryPanel(t *testing.T) {
 	b.fixture(t)
 	target, err := url.Parse(serve(t, b.exporter()))
 	require.NoError(t, err)
-	rules, err := filepath.Abs(filepath.Join(monitoringDir, "rules.yml"))
+	rules, err := filepath.Abs(filepath.Join(rulesDir, "rules.yml"))
 	require.NoError(t, err)
 	prom := startPrometheus(t, fmt.Sprintf(`
 global:

@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,4 +20,20 @@ func Open(cfg config.Redis) (*redis.Client, error) {
 		return nil, fmt.Errorf("parse PULSE_REDIS_URL: %w", errors.New("invalid Redis URL"))
 	}
 	return redis.NewClient(opts), nil
+}
+
+// SetLogger sends go-redis's own log lines (failed dials, bad pooled connections, cluster
+// notices) to logger at warn, as JSON like every other line of a function, instead of the
+// plain-text "redis: ..." lines go-redis writes to stderr by default. go-redis keeps one
+// logger per process, so main calls this once.
+func SetLogger(logger *slog.Logger) {
+	redis.SetLogger(redisLogger{logger})
+}
+
+// redisLogger is go-redis's logging interface over slog.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	msg := strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")
+	l.logger.Log(ctx, slog.LevelWarn, msg, "component", "go-redis")
 }

@@ -18,6 +18,7 @@
 // budget is spent, so a job catches up by itself. A job that finds nothing costs one index
 // look-up.
 //
-// The package does not say when jobs run: the PingSources' schedules do (config/knative), and
-// internal/devping plays them for `pulse dev`. It does not deliver anything either.
+// The package does not say when jobs run: the PingSources' schedules do
+// (config/40-cron-schedules.yaml), and internal/devping plays them for `pulse dev`. It does not
+// deliver anything either.
 package scheduler

@@ -106,6 +106,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ceserver.WriteError(w, logger.With(attrs...), err)
 		return
 	}
-	logger.Info("job done", attrs...)
+	// Most ticks find nothing to do: keep those at debug, so that the lines saying a job
+	// moved work stand out (in pulse dev, beside the webhooks arriving).
+	level := slog.LevelDebug
+	for _, n := range report.Counts {
+		if n != 0 {
+			level = slog.LevelInfo
+		}
+	}
+	logger.Log(ctx, level, "job done", attrs...)
 	ceserver.WriteJSON(w, http.StatusOK, report)
 }

@@ -59,6 +59,17 @@ func TestHandlerRunsTheJob(t *testing.T) {
 	require.Equal(t, map[string]int{"released": 2}, line.Counts)
 	require.Equal(t, "ping-1", line.CEID)
 
+	// A tick that finds nothing to do logs at debug only.
+	var idle pulsetest.SyncBuffer
+	w = ping(t, scheduler.NewHandler(b.scheduler, slog.New(slog.NewJSONHandler(&idle, nil))), scheduler.TypePing, `{"job":"release"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Empty(t, idle.String(), "an idle run logged at info")
+	var debug pulsetest.SyncBuffer
+	w = ping(t, scheduler.NewHandler(b.scheduler, slog.New(slog.NewJSONHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		scheduler.TypePing, `{"job":"release"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, debug.String(), `"level":"DEBUG","msg":"job done"`)
+
 	for _, job := range scheduler.Jobs {
 		w := ping(t, h, scheduler.TypePing, `{"job":"`+job+`"}`)
 		require.Equal(t, http.StatusOK, w.Code, job)

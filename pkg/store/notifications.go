@@ -33,7 +33,8 @@ type Accepted struct {
 	Status    notification.Status
 	CreatedAt time.Time
 	// Duplicate is true when the source and event id had been stored before; the other fields
-	// then describe the first notification.
+	// then describe the first notification: its id and created_at as first answered, and its
+	// status now.
 	Duplicate bool
 }
 
@@ -43,7 +44,9 @@ type Accepted struct {
 //
 // A request whose send_at is in the future is stored as scheduled, any other as queued.
 func (s *Store) Insert(ctx context.Context, items []NewNotification) ([]Accepted, error) {
-	now := s.now()
+	// At the precision PostgreSQL stores and in UTC, so that the answer to a request and the
+	// answers to its repeats, read back from the row, carry the same created_at.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	n := len(items)
 	var (
 		ids                                               = make([]uuid.UUID, 0, n)
@@ -162,7 +165,7 @@ func acceptedByEvent(ctx context.Context, db *pgxpool.Pool, sources, eventIDs []
 			rows.Close()
 			return nil, fmt.Errorf("look up duplicate notifications: %w", err)
 		}
-		a.ID, a.Duplicate = id.String(), true
+		a.ID, a.Duplicate, a.CreatedAt = id.String(), true, a.CreatedAt.UTC()
 		out[[2]string{a.Source, a.EventID}] = a
 	}
 	if err := rows.Err(); err != nil {
