@@ -84,3 +84,35 @@ func FuzzDecodeString(f *testing.F) {
 		}
 	})
 }
+
+// TestParseRequestText: text fields and data are checked as PostgreSQL stores them; an escaped
+// backslash before u0000 is plain text and is accepted.
+func TestParseRequestText(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		data   string
+		fields []string
+	}{
+		"escaped backslash in data":  {`{"channel":"webhook","to":"https://h.example","data":{"k":"\\u0000"}}`, nil},
+		"escaped backslash in body":  {`{"channel":"sms","to":"+15551234567","body":"\\u0000"}`, nil},
+		"surrogate pair in body":     {`{"channel":"sms","to":"+15551234567","body":"\ud83d\ude00"}`, nil},
+		"invalid UTF-8 in to":        {"{\"channel\":\"push\",\"to\":\"t\xff\",\"body\":\"b\"}", []string{"to"}},
+		"lone surrogate in subject":  {`{"channel":"push","to":"t","subject":"\ud800","body":"b"}`, []string{"subject"}},
+		"nul in html":                {`{"channel":"email","to":"ada@example.com","subject":"s","html":"\u0000"}`, []string{"html"}},
+		"invalid UTF-8 metadata key": {"{\"channel\":\"sms\",\"to\":\"+15551234567\",\"body\":\"b\",\"metadata\":{\"\xff\":\"v\"}}", []string{"metadata"}},
+		"nul in metadata value":      {`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"\u0000"}}`, []string{"metadata.k"}},
+		"huge number in data":        {`{"channel":"webhook","to":"https://h.example","data":{"a":{"b":[1e1000000]}}}`, []string{"data.a.b[0]"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, errs := notification.ParseRequest([]byte(tc.data), now)
+			var got []string
+			if errs != nil {
+				for _, e := range errs.WrappedErrors() {
+					got = append(got, e.Paths...)
+				}
+			}
+			require.Equal(t, tc.fields, got, "%v", errs)
+		})
+	}
+}
