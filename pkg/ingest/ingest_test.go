@@ -253,8 +253,8 @@ func TestInvalidFields(t *testing.T) {
 		"max_attempts type":     {"", webhookData(`,"max_attempts":"3"`), []string{"data.max_attempts"}},
 		"metadata type":         {"", webhookData(`,"metadata":{"n":1}`), []string{"data.metadata"}},
 		"nul in body":           {"", `{"channel":"sms","to":"+15551234567","body":"a\u0000b"}`, []string{"data.body"}},
-		"nul in data":           {"", `{"channel":"webhook","to":"https://h.example","data":{"k":"\u0000"}}`, []string{"data.data"}},
-		"nul in metadata":       {"", webhookData(`,"metadata":{"k":"\u0000"}`), []string{"data.metadata[k]"}},
+		"nul in data":           {"", `{"channel":"webhook","to":"https://h.example","data":{"k":"\u0000"}}`, []string{"data.data.k"}},
+		"nul in metadata":       {"", webhookData(`,"metadata":{"k":"\u0000"}`), []string{"data.metadata.k"}},
 		"several at once":       {"", `{"channel":"sms","to":"x","body":"","priority":"mid"}`, []string{"data.to", "data.body", "data.priority"}},
 	} {
 		t.Run(name, func(t *testing.T) {
