@@ -32,6 +32,9 @@ const (
 	MaxMetadataKey    = 64
 	MaxMetadataValue  = 512
 	MaxAttemptsLimit  = 25
+	// MaxScheduleAhead bounds how far ahead of now send_at and expires_at may be: a year
+	// covers every reminder upstreams schedule, and a send in year 9999 is a mistake.
+	MaxScheduleAhead = 365 * 24 * time.Hour
 )
 
 var (
@@ -136,7 +139,13 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	default:
 		errs = errs.Also(apis.ErrInvalidValue(priority, "priority", "want high or low"))
 	}
-	if req.ExpiresAt != nil {
+	latest := now.Add(MaxScheduleAhead)
+	if req.SendAt != nil && req.SendAt.After(latest) {
+		errs = errs.Also(apis.ErrInvalidValue(sendAt, "send_at", "must be at most 365 days ahead"))
+	}
+	if req.ExpiresAt != nil && req.ExpiresAt.After(latest) {
+		errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "must be at most 365 days ahead"))
+	} else if req.ExpiresAt != nil {
 		if !req.ExpiresAt.After(now) {
 			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "is already past"))
 		} else if req.SendAt != nil && !req.ExpiresAt.After(*req.SendAt) {

@@ -116,3 +116,33 @@ func TestParseRequestText(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRequestScheduleBound: send_at and expires_at may be at most MaxScheduleAhead ahead.
+func TestParseRequestScheduleBound(t *testing.T) {
+	t.Parallel()
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	for name, tc := range map[string]struct {
+		extra  string
+		fields []string
+	}{
+		"send_at at the bound":      {`,"send_at":"` + at(notification.MaxScheduleAhead) + `"`, nil},
+		"send_at past the bound":    {`,"send_at":"` + at(notification.MaxScheduleAhead+time.Second) + `"`, []string{"send_at"}},
+		"send_at in year 9999":      {`,"send_at":"9999-12-31T23:59:59Z"`, []string{"send_at"}},
+		"send_at in the past":       {`,"send_at":"2001-01-01T00:00:00Z"`, nil},
+		"expires_at at the bound":   {`,"expires_at":"` + at(notification.MaxScheduleAhead) + `"`, nil},
+		"expires_at past the bound": {`,"expires_at":"9999-01-01T00:00:00Z"`, []string{"expires_at"}},
+		"both past the bound":       {`,"send_at":"3000-01-01T00:00:00Z","expires_at":"3000-01-02T00:00:00Z"`, []string{"send_at", "expires_at"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b"`+tc.extra+`}`), now)
+			var got []string
+			if errs != nil {
+				for _, e := range errs.WrappedErrors() {
+					got = append(got, e.Paths...)
+				}
+			}
+			require.ElementsMatch(t, tc.fields, got, "%v", errs)
+		})
+	}
+}
