@@ -194,7 +194,8 @@ func validateMetadata(m map[string]string) *apis.FieldError {
 			errs = errs.Also(apis.ErrInvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
 		}
 		if len(v) > MaxMetadataValue {
-			errs = errs.Also(tooLong(len(v), MaxMetadataValue).ViaKey(k).ViaField("metadata"))
+			// Named as ValidateJSONB names keys, so that every error about a value reads alike.
+			errs = errs.Also(&apis.FieldError{Message: tooLong(len(v), MaxMetadataValue).Message, Paths: []string{keyPath("metadata", k)}})
 		}
 	}
 	return errs

@@ -2,6 +2,7 @@ package notification_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,15 @@ func TestParseRequestScheduleBound(t *testing.T) {
 			require.ElementsMatch(t, tc.fields, got, "%v", errs)
 		})
 	}
+}
+
+func TestMetadataValuePaths(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("v", notification.MaxMetadataValue+1)
+	_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"`+long+`","a b":"`+long+`"}}`), now)
+	var got []string
+	for _, e := range errs.WrappedErrors() {
+		got = append(got, e.Paths...)
+	}
+	require.ElementsMatch(t, []string{"metadata.k", "metadata[a b]"}, got)
 }
