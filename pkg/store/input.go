@@ -61,8 +61,8 @@ func inputError(err error, params map[string]string, jsonField string) error {
 	if n, ok := strings.CutPrefix(pgErr.Where, "unnamed portal parameter "); ok {
 		ie.Field = params[strings.Fields(n)[0]]
 	} else if strings.HasPrefix(pgErr.Where, "JSON data") || pgErr.Code == "22003" || pgErr.Code == "22P05" {
-		// Only data reaches jsonb unchecked by Go: metadata is marshalled from strings
-		// validated as text.
+		// PostgreSQL does not say which column: in Insert, data is the likely one (metadata
+		// is marshalled from strings validated as text); Unstorable checks them apart.
 		ie.Field = jsonField
 	}
 	return ie
@@ -74,23 +74,27 @@ var insertParams = map[string]string{"$2": "source", "$3": "id", "$7": "data.to"
 
 // checkParams names the fields behind Unstorable's parameters.
 var checkParams = map[string]string{"$1": "source", "$2": "id", "$3": "data.to", "$4": "data.subject",
-	"$5": "data.body", "$6": "data.html", "$7": "data.data", "$8": "data.metadata"}
+	"$5": "data.body", "$6": "data.html", "$7": "data.data"}
 
 // Unstorable finds the first of items PostgreSQL cannot store, without storing anything: it
 // returns its index and *InputError, or -1 and nil when every item is storable. Insert does
-// not say which item of a statement is at fault; this does, for the rare request whose bad
-// value passed validation.
+// not say which item of a statement is at fault, nor whether data or metadata when jsonb
+// refuses one; this does, for the rare request whose bad value passed validation.
 func (s *Store) Unstorable(ctx context.Context, items []NewNotification) (int, error) {
 	for i, it := range items {
 		r := it.Request
-		_, err := s.pool.Exec(ctx, `select $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text::jsonb, $8::text::jsonb`,
-			it.Source, it.EventID, r.To, r.Subject, r.Body, r.HTML, jsonText(r.Data), metadataText(r.Metadata))
+		_, err := s.pool.Exec(ctx, `select $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text::jsonb`,
+			it.Source, it.EventID, r.To, r.Subject, r.Body, r.HTML, jsonText(r.Data))
 		if err != nil {
 			err = inputError(unavailable(err), checkParams, "data.data")
-			var ie *InputError
-			if errors.As(err, &ie) {
-				return i, ie
-			}
+		} else if _, err = s.pool.Exec(ctx, `select $1::text::jsonb`, metadataText(r.Metadata)); err != nil {
+			err = inputError(unavailable(err), nil, "data.metadata")
+		}
+		var ie *InputError
+		if errors.As(err, &ie) {
+			return i, ie
+		}
+		if err != nil {
 			return -1, fmt.Errorf("check notifications: %w", err)
 		}
 	}
