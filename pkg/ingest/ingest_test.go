@@ -419,6 +419,10 @@ func FuzzReceive(f *testing.F) {
 	f.Add("application/json", "dev.pulse.notification.requested", `{"channel":"sms","to":"+15551234567","body":"\u0000"}`)
 	f.Add("application/json", "dev.pulse.notification.requested", `{"channel":"webhook","to":"https://h.example","data":{"\u0000":1}}`)
 	f.Add("application/cloudevents+json", "", `{"specversion":"1.0","id":"\u0000","source":"x","type":"dev.pulse.notification.requested","data":{}}`)
+	for _, p := range poisons {
+		f.Add("application/json", "dev.pulse.notification.requested", p.data)
+		f.Add("application/cloudevents+json", "", `{"specversion":"1.0","id":"p","source":"`+shopSource+`","type":"dev.pulse.notification.requested","data":`+p.data+`}`)
+	}
 	b := setup(f)
 	f.Fuzz(func(t *testing.T, contentType, typ, body string) {
 		req, err := http.NewRequest(http.MethodPost, b.url+"/", bytes.NewReader([]byte(body)))
