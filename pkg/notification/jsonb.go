@@ -23,8 +23,8 @@ const (
 	maxNumericExp    = 1<<30 - 1
 )
 
-// ValidateJSONB checks a syntactically valid JSON document against what PostgreSQL's jsonb
-// stores: strings of valid UTF-8 with no \u0000 escape and no unpaired surrogate escape,
+// ValidateJSONB checks a syntactically valid JSON document (on anything else its answer means
+// nothing, but it returns) against what PostgreSQL's jsonb stores: strings of valid UTF-8 with no \u0000 escape and no unpaired surrogate escape,
 // numbers within numeric's range, and nesting at most MaxDataDepth deep. Each bad value is
 // reported by its path below field, such as data.items[3]; values are never echoed.
 func ValidateJSONB(doc []byte, field string) *apis.FieldError {
@@ -103,8 +103,12 @@ func (w *jsonbWalker) value(path string, depth int) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		w.number(path)
 	default: // true, false, null
+		start := w.pos
 		for w.pos < len(w.doc) && w.doc[w.pos] >= 'a' && w.doc[w.pos] <= 'z' {
 			w.pos++
+		}
+		if w.pos == start {
+			w.pos++ // not JSON: move on rather than loop
 		}
 	}
 }
@@ -221,7 +225,7 @@ func (w *jsonbWalker) number(path string) {
 	if w.pos < len(w.doc) && (w.doc[w.pos] == 'e' || w.doc[w.pos] == 'E') {
 		w.pos++
 		neg := false
-		if w.doc[w.pos] == '+' || w.doc[w.pos] == '-' {
+		if w.pos < len(w.doc) && (w.doc[w.pos] == '+' || w.doc[w.pos] == '-') {
 			neg = w.doc[w.pos] == '-'
 			w.pos++
 		}
