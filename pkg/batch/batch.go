@@ -30,6 +30,8 @@ type Batcher[In, Out any] struct {
 	waiting    atomic.Int64
 	wg         sync.WaitGroup
 	ctx        context.Context
+	// isolate reports whether a batch's error may be the fault of one call's items.
+	isolate func(error) bool
 }
 
 type call[In, Out any] struct {
@@ -50,6 +52,14 @@ func New[In, Out any](ctx context.Context, fn Func[In, Out], maxItems, workers i
 	return &Batcher[In, Out]{fn: fn, maxItems: maxItems, workers: max(workers, 1), parallelAt: max(maxItems/4, 1),
 		jobs: make(chan *call[In, Out], maxItems), ctx: ctx}
 }
+
+// Isolate makes a batch that fails with an error for which isolate is true run again in
+// halves, and so on down to single calls, so that a call whose items can never be stored
+// (bad input that passed validation) gets the error alone and the calls that shared its batch
+// get their results. A call is never split: its items succeed or fail together. Errors for
+// which isolate is false, such as a lost connection, still fail every call in the batch.
+// Call it before Start.
+func (b *Batcher[In, Out]) Isolate(isolate func(error) bool) { b.isolate = isolate }
 
 // Start starts the batcher.
 func (b *Batcher[In, Out]) Start() {
@@ -155,6 +165,13 @@ func (b *Batcher[In, Out]) run(calls []*call[In, Out], n int) {
 	if err == nil && len(out) != len(items) {
 		err = fmt.Errorf("batch of %d items gave %d results", len(items), len(out))
 	}
+	if err != nil && len(calls) > 1 && b.isolate != nil && b.isolate(err) {
+		// Halving finds one bad call in about 2·log2(calls) runs, each committing what it can.
+		half := len(calls) / 2
+		b.run(calls[:half], countItems(calls[:half]))
+		b.run(calls[half:], countItems(calls[half:]))
+		return
+	}
 	for _, c := range calls {
 		if err != nil {
 			c.done <- result[Out]{err: err}
@@ -167,3 +184,11 @@ func (b *Batcher[In, Out]) run(calls []*call[In, Out], n int) {
 
 // Queued returns the number of calls waiting for a batch.
 func (b *Batcher[In, Out]) Queued() int { return int(b.waiting.Load()) }
+
+func countItems[In, Out any](calls []*call[In, Out]) int {
+	n := 0
+	for _, c := range calls {
+		n += len(c.items)
+	}
+	return n
+}

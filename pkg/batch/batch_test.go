@@ -136,3 +136,85 @@ func TestWrongResultCountIsAnError(t *testing.T) {
 	_, err := b.Do(context.Background(), "a")
 	require.ErrorContains(t, err, "gave 0 results")
 }
+
+var errPoison = errors.New("poison item")
+
+// TestIsolateFindsTheBadCall: a batch failing because of one call's items is run again in
+// parts; that call alone gets the error, every other call its results, and a call's items are
+// never split. Other errors still fail the whole batch.
+func TestIsolateFindsTheBadCall(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var runs [][]int
+	release := make(chan struct{})
+	first := make(chan struct{}, 1)
+	fn := func(ctx context.Context, items []int) ([]int, error) {
+		mu.Lock()
+		runs = append(runs, items)
+		mu.Unlock()
+		select {
+		case first <- struct{}{}:
+			<-release
+		default:
+		}
+		for _, v := range items {
+			switch {
+			case v < 0:
+				return nil, errPoison
+			case v == 1000:
+				return nil, errors.New("connection lost")
+			}
+		}
+		return items, nil
+	}
+	b := batch.New(context.Background(), fn, 100, 1)
+	b.Isolate(func(err error) bool { return errors.Is(err, errPoison) })
+	b.Start()
+	defer b.Stop()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := b.Do(context.Background(), 0)
+		assert.NoError(t, err)
+	})
+	<-first
+	results := make([]error, 10)
+	for i := range 10 {
+		wg.Go(func() {
+			items := []int{10 * (i + 1), 10*(i+1) + 1}
+			if i == 6 {
+				items[1] = -1
+			}
+			out, err := b.Do(context.Background(), items...)
+			results[i] = err
+			if err == nil {
+				assert.Equal(t, items, out)
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return b.Queued() == 10 }, time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	for i, err := range results {
+		if i == 6 {
+			require.ErrorIs(t, err, errPoison)
+			continue
+		}
+		require.NoError(t, err, "call %d", i)
+	}
+	mu.Lock()
+	for _, r := range runs {
+		for k, v := range r {
+			if v < 0 {
+				require.Equal(t, 70, r[k-1], "the bad call's items stay together")
+			}
+		}
+	}
+	// The first call, the shared batch, then halves: fewer than one run per call.
+	require.Less(t, len(runs), 1+1+10, "halving, not one run per call")
+	mu.Unlock()
+
+	// An error tied to no item fails every call sharing the batch, as before.
+	_, err := b.Do(context.Background(), 1000)
+	require.ErrorContains(t, err, "connection lost")
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/notification"
+	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
@@ -38,6 +39,7 @@ func TestStatus(t *testing.T) {
 		"not cancellable":  {notification.ErrNotCancellable, http.StatusConflict},
 		"unavailable":      {fmt.Errorf("insert: %w", store.ErrUnavailable), http.StatusServiceUnavailable},
 		"anything else":    {errors.New("boom"), http.StatusInternalServerError},
+		"redis down":       {fmt.Errorf("trim: %w", queue.Unavailable(errors.New("dial tcp: connection refused"))), http.StatusServiceUnavailable},
 		"wrapped database": {fmt.Errorf("commit: %w: %w", store.ErrUnavailable, errors.New("conn reset")), http.StatusServiceUnavailable},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package ceserver
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +11,15 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
+	"time"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"knative.dev/pkg/apis"
+
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 // Errors of reading a request body, each the client's fault.
@@ -38,36 +43,142 @@ func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.E
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if isBatch(r.Header) {
-		// What cehttp.NewEventsFromHTTPRequest does, without a json.Decoder's copy of the body:
-		// a batch of a thousand events is the largest thing ingest holds.
-		var events []event.Event
-		err := json.Unmarshal(body, &events)
-		if err != nil {
-			return nil, true, apis.ErrGeneric("not a JSON array of CloudEvents: "+err.Error(), apis.CurrentField)
-		}
-		if len(events) == 0 {
-			return nil, true, apis.ErrGeneric("the batch holds no events", apis.CurrentField)
-		}
-		if len(events) > maxBatch {
-			return nil, true, apis.ErrGeneric(fmt.Sprintf("the batch holds %d events, at most %d allowed", len(events), maxBatch), apis.CurrentField)
-		}
-		var errs *apis.FieldError
-		for i := range events {
-			errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
-		}
-		if errs != nil {
-			return nil, true, errs
-		}
-		return events, true, nil
+		events, err := decodeBatch(body, maxBatch)
+		return events, true, err
 	}
 	e, err := cehttp.NewEventFromHTTPRequest(r)
 	if err != nil {
-		return nil, false, apis.ErrGeneric("not a CloudEvent (binary or structured mode): "+err.Error(), apis.CurrentField)
+		return nil, false, describeRequest(r.Header, body)
 	}
 	if errs := ValidateEvent(*e); errs != nil {
 		return nil, false, errs
 	}
 	return []event.Event{*e}, false, nil
+}
+
+// decodeBatch decodes an application/cloudevents-batch+json body, naming the index of each bad
+// event. What cehttp.NewEventsFromHTTPRequest does, without a json.Decoder's copy of the body.
+func decodeBatch(body []byte, maxBatch int) ([]event.Event, error) {
+	// The common case in one pass; only a batch that fails is taken apart to name the event.
+	var events []event.Event
+	if err := json.Unmarshal(body, &events); err == nil && len(events) > 0 && len(events) <= maxBatch {
+		var errs *apis.FieldError
+		for i := range events {
+			errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
+		}
+		if errs != nil {
+			return nil, errs
+		}
+		return events, nil
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, apis.ErrGeneric("must be a JSON array of CloudEvents", "body")
+	}
+	switch {
+	case len(raws) == 0:
+		return nil, apis.ErrGeneric("the batch holds no events, at least one is required", apis.CurrentField).ViaIndex(0)
+	case len(raws) > maxBatch:
+		// Named by the first index over the limit.
+		return nil, apis.ErrGeneric(fmt.Sprintf("the batch holds %d events, at most %d allowed", len(raws), maxBatch),
+			apis.CurrentField).ViaIndex(maxBatch)
+	}
+	events = make([]event.Event, len(raws))
+	var errs *apis.FieldError
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &events[i]); err != nil {
+			errs = errs.Also(describeStructured(raw, apis.CurrentField).ViaIndex(i))
+			continue
+		}
+		errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
+	}
+	if errs != nil {
+		return nil, errs
+	}
+	return events, nil
+}
+
+// stringAttributes are the context attributes whose JSON value must be a string.
+var stringAttributes = []string{"id", "source", "type", "subject", "datacontenttype", "dataschema", "time", "data_base64"}
+
+// describeStructured says which attribute of a structured-mode event the SDK could not decode.
+// Its messages never quote the SDK's, which show the body around the fault. whole names the
+// event itself, for faults of no attribute.
+func describeStructured(raw []byte, whole string) *apis.FieldError {
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &attrs); err != nil || attrs == nil {
+		return apis.ErrGeneric("must be a JSON object (a CloudEvent in structured mode)", whole)
+	}
+	var errs *apis.FieldError
+	if v, ok := attrs["specversion"]; !ok {
+		errs = errs.Also(apis.ErrMissingField("specversion"))
+	} else {
+		errs = errs.Also(checkSpecVersion(v))
+	}
+	for _, name := range stringAttributes {
+		v, ok := attrs[name]
+		if !ok || string(v) == "null" {
+			continue
+		}
+		var s string
+		switch {
+		case json.Unmarshal(v, &s) != nil:
+			errs = errs.Also(apis.ErrGeneric("must be a string", name))
+		case name == "time":
+			errs = errs.Also(checkTime(s))
+		case name == "data_base64":
+			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+				errs = errs.Also(apis.ErrGeneric("must be base64", name))
+			}
+		}
+	}
+	if d, ok := attrs["data"]; ok {
+		errs = errs.Also(notification.ValidateJSONB(d, "data"))
+	}
+	if errs == nil {
+		errs = apis.ErrGeneric("is not a CloudEvent in structured mode", whole)
+	}
+	return errs
+}
+
+// describeRequest says why a request that is not a batch is not a CloudEvent.
+func describeRequest(h http.Header, body []byte) *apis.FieldError {
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); strings.HasPrefix(mt, "application/cloudevents") {
+		return describeStructured(body, "body")
+	}
+	sv := h.Get("Ce-Specversion")
+	if sv == "" {
+		fe := apis.ErrMissingField("specversion")
+		fe.Details = "send a CloudEvent: Ce-* headers (binary mode) or application/cloudevents+json (structured mode)"
+		return fe
+	}
+	quoted, _ := json.Marshal(sv)
+	errs := checkSpecVersion(quoted)
+	if t := h.Get("Ce-Time"); t != "" {
+		errs = errs.Also(checkTime(t))
+	}
+	if errs == nil {
+		errs = apis.ErrGeneric("is not a CloudEvent in binary mode", "body")
+	}
+	return errs
+}
+
+func checkSpecVersion(v json.RawMessage) *apis.FieldError {
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return apis.ErrGeneric("must be a string", "specversion")
+	}
+	if s != event.CloudEventsVersionV1 && s != event.CloudEventsVersionV03 {
+		return apis.ErrInvalidValue(s, "specversion", "want "+event.CloudEventsVersionV1)
+	}
+	return nil
+}
+
+func checkTime(s string) *apis.FieldError {
+	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		return apis.ErrInvalidValue(s, "time", "want an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	return nil
 }
 
 // declaredBodyBuffer bounds the buffer readBody sets aside for a body before any of it has

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -30,6 +31,8 @@ type Committer struct {
 func NewCommitter(st *store.Store, q *queue.Queue, logger *slog.Logger, maxBatch, workers int) *Committer {
 	c := &Committer{store: st, queue: q, logger: logger}
 	c.batcher = batch.New(context.Background(), c.commit, maxBatch, workers)
+	// A value PostgreSQL refuses fails only the request that sent it.
+	c.batcher.Isolate(func(err error) bool { return errors.Is(err, store.ErrInvalidInput) })
 	return c
 }
 
@@ -41,7 +44,9 @@ func (c *Committer) Start() { c.batcher.Start() }
 func (c *Committer) Stop() { c.batcher.Stop() }
 
 // Commit stores items and enqueues the queued ones, sharing a transaction with concurrent
-// callers. It returns once the transaction has committed (or failed).
+// callers. It returns once the transaction has committed (or failed). Items are stored all or
+// none; an error wrapping store.ErrInvalidInput means PostgreSQL refused one of them, and the
+// callers that shared the transaction are not affected.
 func (c *Committer) Commit(ctx context.Context, items []store.NewNotification) ([]store.Accepted, error) {
 	accepted, err := c.batcher.Do(ctx, items...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -124,7 +125,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	accepted, err := h.committer.Commit(r.Context(), items)
 	if err != nil {
-		ceserver.WriteError(w, h.logger, err)
+		ceserver.WriteError(w, h.logger, h.inputFault(r.Context(), items, batch, err))
 		return
 	}
 	answers := make([]Answer, len(accepted))
@@ -139,6 +140,31 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	h.logger.Debug("notification accepted", "ce_source", answers[0].Source, "ce_id", answers[0].EventID,
 		"notification_id", answers[0].ID, "duplicate", answers[0].Duplicate)
 	writeReply(w, answers[0])
+}
+
+// inputFault turns a commit that PostgreSQL refused because of a value of the request into
+// the field error naming it, finding the event at fault in a batch. Other errors pass unchanged.
+func (h *Handler) inputFault(ctx context.Context, items []store.NewNotification, batch bool, err error) error {
+	var ie *store.InputError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	i := 0
+	if batch {
+		var found *store.InputError
+		if i, err = h.store.Unstorable(ctx, items); errors.As(err, &found) {
+			ie = found
+		}
+	}
+	field := ie.Field
+	if field == "" {
+		field = "data"
+	}
+	fe := apis.ErrGeneric(ie.Reason(), field)
+	if batch && i >= 0 {
+		fe = fe.ViaIndex(i)
+	}
+	return fe
 }
 
 // parse turns one event into a notification to store, or the field errors that stop it.

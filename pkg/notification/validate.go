@@ -32,6 +32,9 @@ const (
 	MaxMetadataKey    = 64
 	MaxMetadataValue  = 512
 	MaxAttemptsLimit  = 25
+	// MaxScheduleAhead bounds how far ahead of now send_at and expires_at may be: a year
+	// covers every reminder upstreams schedule, and a send in year 9999 is a mistake.
+	MaxScheduleAhead = 365 * 24 * time.Hour
 )
 
 var (
@@ -86,6 +89,10 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 		if v, ok := raw[name]; ok && !isNull(v) {
 			if err := decodeString(v, dst); err != nil {
 				errs = errs.Also(apis.ErrGeneric("must be a string", name))
+			} else if ferr := ValidateJSONB(v, name); ferr != nil {
+				// Stored as text, which holds neither NUL nor invalid UTF-8; the decoder would
+				// quietly turn the latter into U+FFFD.
+				errs = errs.Also(ferr)
 			}
 		}
 	}
@@ -102,6 +109,8 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	if v, ok := raw["data"]; ok && !isNull(v) {
 		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
 			errs = errs.Also(apis.ErrGeneric("must be a JSON object", "data"))
+		} else {
+			errs = errs.Also(ValidateJSONB(v, "data"))
 		}
 		// Kept even when invalid, so the channel checks see that data was given.
 		req.Data = v
@@ -117,17 +126,8 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 		if err := json.Unmarshal(v, &req.Metadata); err != nil {
 			errs = errs.Also(apis.ErrGeneric("must be an object of strings", "metadata"))
 		} else {
-			errs = errs.Also(validateMetadata(req.Metadata))
+			errs = errs.Also(validateMetadata(req.Metadata), ValidateJSONB(v, "metadata"))
 		}
-	}
-	for field, v := range map[string]string{"to": req.To, "subject": req.Subject, "body": req.Body, "html": req.HTML} {
-		if strings.ContainsRune(v, 0) {
-			errs = errs.Also(apis.ErrGeneric("must not contain NUL characters", field))
-		}
-	}
-	// PostgreSQL's jsonb has no room for \u0000; refuse it here rather than fail the insert.
-	if bytes.Contains(req.Data, []byte(`\u0000`)) {
-		errs = errs.Also(apis.ErrGeneric("must not contain NUL characters (\\u0000)", "data"))
 	}
 	req.SendAt, errs = parseTime(sendAt, "send_at", errs)
 	req.ExpiresAt, errs = parseTime(expiresAt, "expires_at", errs)
@@ -139,7 +139,13 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	default:
 		errs = errs.Also(apis.ErrInvalidValue(priority, "priority", "want high or low"))
 	}
-	if req.ExpiresAt != nil {
+	latest := now.Add(MaxScheduleAhead)
+	if req.SendAt != nil && req.SendAt.After(latest) {
+		errs = errs.Also(apis.ErrInvalidValue(sendAt, "send_at", "must be at most 365 days ahead"))
+	}
+	if req.ExpiresAt != nil && req.ExpiresAt.After(latest) {
+		errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "must be at most 365 days ahead"))
+	} else if req.ExpiresAt != nil {
 		if !req.ExpiresAt.After(now) {
 			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "is already past"))
 		} else if req.SendAt != nil && !req.ExpiresAt.After(*req.SendAt) {
@@ -183,13 +189,13 @@ func validateMetadata(m map[string]string) *apis.FieldError {
 		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("has %d keys, at most %d allowed", len(m), MaxMetadataKeys), "metadata"))
 	}
 	for k, v := range m {
-		if k == "" || len(k) > MaxMetadataKey || !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
+		// ValidateJSONB checks the text of keys and values as written.
+		if k == "" || len(k) > MaxMetadataKey {
 			errs = errs.Also(apis.ErrInvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
 		}
 		if len(v) > MaxMetadataValue {
-			errs = errs.Also(tooLong(len(v), MaxMetadataValue).ViaKey(k).ViaField("metadata"))
-		} else if strings.ContainsRune(v, 0) {
-			errs = errs.Also((&apis.FieldError{Message: "must not contain NUL characters", Paths: []string{apis.CurrentField}}).ViaKey(k).ViaField("metadata"))
+			// Named as ValidateJSONB names keys, so that every error about a value reads alike.
+			errs = errs.Also(&apis.FieldError{Message: tooLong(len(v), MaxMetadataValue).Message, Paths: []string{keyPath("metadata", k)}})
 		}
 	}
 	return errs

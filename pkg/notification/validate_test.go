@@ -2,6 +2,7 @@ package notification_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +84,77 @@ func FuzzDecodeString(f *testing.F) {
 			require.Equal(t, want, req.To)
 		}
 	})
+}
+
+// TestParseRequestText: text fields and data are checked as PostgreSQL stores them; an escaped
+// backslash before u0000 is plain text and is accepted.
+func TestParseRequestText(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		data   string
+		fields []string
+	}{
+		"escaped backslash in data":  {`{"channel":"webhook","to":"https://h.example","data":{"k":"\\u0000"}}`, nil},
+		"escaped backslash in body":  {`{"channel":"sms","to":"+15551234567","body":"\\u0000"}`, nil},
+		"surrogate pair in body":     {`{"channel":"sms","to":"+15551234567","body":"\ud83d\ude00"}`, nil},
+		"invalid UTF-8 in to":        {"{\"channel\":\"push\",\"to\":\"t\xff\",\"body\":\"b\"}", []string{"to"}},
+		"lone surrogate in subject":  {`{"channel":"push","to":"t","subject":"\ud800","body":"b"}`, []string{"subject"}},
+		"nul in html":                {`{"channel":"email","to":"ada@example.com","subject":"s","html":"\u0000"}`, []string{"html"}},
+		"invalid UTF-8 metadata key": {"{\"channel\":\"sms\",\"to\":\"+15551234567\",\"body\":\"b\",\"metadata\":{\"\xff\":\"v\"}}", []string{"metadata"}},
+		"nul in metadata value":      {`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"\u0000"}}`, []string{"metadata.k"}},
+		"huge number in data":        {`{"channel":"webhook","to":"https://h.example","data":{"a":{"b":[1e1000000]}}}`, []string{"data.a.b[0]"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, errs := notification.ParseRequest([]byte(tc.data), now)
+			var got []string
+			if errs != nil {
+				for _, e := range errs.WrappedErrors() {
+					got = append(got, e.Paths...)
+				}
+			}
+			require.Equal(t, tc.fields, got, "%v", errs)
+		})
+	}
+}
+
+// TestParseRequestScheduleBound: send_at and expires_at may be at most MaxScheduleAhead ahead.
+func TestParseRequestScheduleBound(t *testing.T) {
+	t.Parallel()
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	for name, tc := range map[string]struct {
+		extra  string
+		fields []string
+	}{
+		"send_at at the bound":      {`,"send_at":"` + at(notification.MaxScheduleAhead) + `"`, nil},
+		"send_at past the bound":    {`,"send_at":"` + at(notification.MaxScheduleAhead+time.Second) + `"`, []string{"send_at"}},
+		"send_at in year 9999":      {`,"send_at":"9999-12-31T23:59:59Z"`, []string{"send_at"}},
+		"send_at in the past":       {`,"send_at":"2001-01-01T00:00:00Z"`, nil},
+		"expires_at at the bound":   {`,"expires_at":"` + at(notification.MaxScheduleAhead) + `"`, nil},
+		"expires_at past the bound": {`,"expires_at":"9999-01-01T00:00:00Z"`, []string{"expires_at"}},
+		"both past the bound":       {`,"send_at":"3000-01-01T00:00:00Z","expires_at":"3000-01-02T00:00:00Z"`, []string{"send_at", "expires_at"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b"`+tc.extra+`}`), now)
+			var got []string
+			if errs != nil {
+				for _, e := range errs.WrappedErrors() {
+					got = append(got, e.Paths...)
+				}
+			}
+			require.ElementsMatch(t, tc.fields, got, "%v", errs)
+		})
+	}
+}
+
+func TestMetadataValuePaths(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("v", notification.MaxMetadataValue+1)
+	_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"`+long+`","a b":"`+long+`"}}`), now)
+	var got []string
+	for _, e := range errs.WrappedErrors() {
+		got = append(got, e.Paths...)
+	}
+	require.ElementsMatch(t, []string{"metadata.k", "metadata[a b]"}, got)
 }

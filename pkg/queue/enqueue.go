@@ -50,7 +50,7 @@ func (q *Queue) Enqueue(ctx context.Context, entries []Entry) error {
 		})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue %d notifications: %w", len(entries), err)
+		return fmt.Errorf("enqueue %d notifications: %w", len(entries), Unavailable(err))
 	}
 	return nil
 }

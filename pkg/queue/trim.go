@@ -69,7 +69,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 func Trim(ctx context.Context, client redis.Scripter, stream string) (int64, error) {
 	n, err := trimScript.Run(ctx, client, []string{stream}).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("trim stream %s: %w", stream, err)
+		return 0, fmt.Errorf("trim stream %s: %w", stream, Unavailable(err))
 	}
 	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
@@ -127,4 +128,28 @@ func FuzzJobOf(f *testing.F) {
 		}
 		require.Contains(t, scheduler.Jobs, job)
 	})
+}
+
+// TestHandlerRedisDown: while Redis is unreachable the jobs that need it answer 503 with
+// Retry-After, so the PingSource tries again, never 500.
+func TestHandlerRedisDown(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.scheduled(t, 2, b.start.Add(time.Second))
+	b.clock.Set(b.start.Add(10 * time.Minute))
+	srv := pulsetest.StartRedis(t)
+	opts, err := redis.ParseURL(srv.URL())
+	require.NoError(t, err)
+	opts.MaxRetries = -1
+	down := redis.NewClient(opts)
+	t.Cleanup(func() { down.Close() })
+	srv.Stop()
+	h := scheduler.NewHandler(b.with(func(c *scheduler.Config) { c.Redis = down }), slog.New(slog.DiscardHandler))
+	for _, job := range []string{scheduler.JobRelease, scheduler.JobTrim} {
+		t.Run(job, func(t *testing.T) {
+			w := ping(t, h, scheduler.TypePing, `{"job":"`+job+`"}`)
+			require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+			require.Equal(t, "1", w.Header().Get("Retry-After"))
+		})
+	}
 }

@@ -170,7 +170,7 @@ func entries(due []store.Due) []queue.Entry {
 func (s *Scheduler) release(ctx context.Context, r *Report) error {
 	r.Counts["released"] = 0
 	if err := s.redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("ping Redis before releasing: %w", err)
+		return fmt.Errorf("ping Redis before releasing: %w", queue.Unavailable(err))
 	}
 	return s.batches(ctx, r, func(ctx context.Context) (int, error) {
 		due, err := s.store.Release(ctx, s.batchSize)

@@ -42,7 +42,8 @@ type Accepted struct {
 // became. A (source, event id) pair stored before, or repeated within items, is not stored
 // again: its answer describes the first notification, with Duplicate set.
 //
-// A request whose send_at is in the future is stored as scheduled, any other as queued.
+// A request whose send_at is in the future is stored as scheduled, any other as queued. A value
+// PostgreSQL refuses fails the statement with an *InputError (ErrInvalidInput).
 func (s *Store) Insert(ctx context.Context, items []NewNotification) ([]Accepted, error) {
 	// At the precision PostgreSQL stores and in UTC, so that the answer to a request and the
 	// answers to its repeats, read back from the row, carry the same created_at.
@@ -103,7 +104,7 @@ func (s *Store) Insert(ctx context.Context, items []NewNotification) ([]Accepted
 		ids, sources, eventIDs, channels, priorities, statuses, recipients, subjects, bodies, htmls,
 		datas, metadatas, maxAttempts, sendAts, expiresAts, queuedAts, now)
 	if err != nil {
-		return nil, fmt.Errorf("insert notifications: %w", unavailable(err))
+		return nil, fmt.Errorf("insert notifications: %w", inputError(unavailable(err), insertParams, "data.data"))
 	}
 	inserted := make(map[uuid.UUID]bool, len(ids))
 	for rows.Next() {
@@ -115,7 +116,7 @@ func (s *Store) Insert(ctx context.Context, items []NewNotification) ([]Accepted
 		inserted[id] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("insert notifications: %w", unavailable(err))
+		return nil, fmt.Errorf("insert notifications: %w", inputError(unavailable(err), insertParams, "data.data"))
 	}
 
 	// Rows that conflicted were stored by an earlier request (or by one that committed while
