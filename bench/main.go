@@ -1,5 +1,6 @@
 // Command bench measures Pulse on this machine, side by side with its baselines from the same
-// run, and writes bench/REPORT.md and bench/results.json:
+// run, and writes bench/REPORT.md and bench/results.json (the raw figures, kept out of git;
+// REPORT.md is the record):
 //
 //   - ingest, one binary-mode CloudEvent per request at several concurrencies and at a fixed
 //     rate, and in batches, against a naive loop doing one INSERT and one XADD per item;

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -20,14 +19,6 @@ import (
 	"github.com/pulse-knative/pulse/pkg/channel/email"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestDev runs `pulse dev` and sends a webhook through it to its own capture receiver, as the
 // README's "Send a notification" does.
 func TestDev(t *testing.T) {
@@ -38,7 +29,7 @@ func TestDev(t *testing.T) {
 	t.Setenv("PULSE_LOG_LEVEL", "warn")
 	ports := map[string]int{}
 	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK", "SMTP", "SMS", "PUSH"} {
-		ports[name] = freePort(t)
+		ports[name] = pulsetest.FreePort(t)
 		t.Setenv("PULSE_DEV_"+name+"_PORT", strconv.Itoa(ports[name]))
 	}
 	t.Setenv("PULSE_DEV_MANIFESTS", "../../config")

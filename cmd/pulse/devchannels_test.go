@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/channel/push"
 	"github.com/pulse-knative/pulse/pkg/channel/sms"
@@ -40,7 +41,7 @@ func TestDevCapturesReceiveWhatProvidersSend(t *testing.T) {
 	t.Setenv("PULSE_PUSH_ACCOUNTS", "")
 	os.Unsetenv("PULSE_SMS_ACCOUNTS")
 	os.Unsetenv("PULSE_PUSH_ACCOUNTS")
-	dev := config.Dev{SMSPort: freePort(t), PushPort: freePort(t)}
+	dev := config.Dev{SMSPort: pulsetest.FreePort(t), PushPort: pulsetest.FreePort(t)}
 	captures, err := newDevCaptures(dev)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

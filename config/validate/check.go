@@ -18,7 +18,7 @@ func (p Problem) String() string { return p.Where + ": " + p.What }
 
 // Checker holds what the manifests are checked against.
 type Checker struct {
-	// Vars are the variables of each pkg/config struct, by struct name (ConfigTool.AllVars).
+	// Vars are the variables of each pkg/config struct, by struct name (AllVars).
 	// The environment checks skip a function whose struct is not there.
 	Vars map[string][]Var
 	// Jobs are the job names functions/cron understands; nil skips the check that each has a

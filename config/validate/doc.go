@@ -5,9 +5,8 @@
 // pkg/config, sinks that name existing Services, cluster-local internal Services, restricted
 // security contexts, and timeouts and concurrency limits that fit together.
 //
-// It reads pkg/config through envconfig itself, by building a small program against the
-// repository's own module (ConfigTool), so the checks follow the structs as they change and
-// as new functions land, with no second list of variables kept here.
+// It reads pkg/config's structs (config.All) through envconfig itself, in process, so the
+// checks follow the structs as they change, with no second list of variables kept here.
 //
 // The package lives in a module of its own so that Knative's serving and eventing types and
 // ko (pinned as a tool) stay out of the runtime's go.mod. It does not build images itself:

@@ -22,9 +22,8 @@ type Function struct {
 	Public bool
 }
 
-// Functions lists every program the manifests deploy. Its Config names are looked up in
-// pkg/config when the checks run, so a function whose struct has not landed yet is skipped
-// rather than failing the build of this package.
+// Functions lists every program the manifests deploy. Its Config names are looked up among
+// config.All when the checks run.
 var Functions = []Function{
 	{ImportPath: Module + "/functions/ingest", Config: "Ingest", Public: true},
 	{ImportPath: Module + "/functions/deliver-high", Config: "Deliver"},

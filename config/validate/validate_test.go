@@ -1,7 +1,7 @@
 package validate_test
 
 import (
-	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	validate "github.com/pulse-knative/pulse/config/validate"
+	"github.com/pulse-knative/pulse/pkg/config"
 )
 
 // Paths from this package's directory.
@@ -30,44 +31,61 @@ const (
 	configDir = ".."
 )
 
-// configTool is built once per test binary, in a directory TestMain removes: every test
-// reads the same pkg/config.
-var (
-	configToolDir string
-	configTool    = sync.OnceValues(func() (*validate.ConfigTool, error) {
-		return validate.BuildConfigTool(context.Background(), repoRoot, configToolDir)
-	})
-	configVars = sync.OnceValues(func() (map[string][]validate.Var, error) {
-		tool, err := configTool()
-		if err != nil {
-			return nil, err
-		}
-		return tool.AllVars(context.Background())
-	})
-)
+// configVars is read once per test binary: every test reads the same pkg/config.
+var configVars = sync.OnceValues(validate.AllVars)
+
+// loadConfigVar switches the test binary into a config loader (see TestMain): its value
+// names the pkg/config struct to load.
+const loadConfigVar = "VALIDATE_LOAD_CONFIG"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pulse-validate-")
-	if err != nil {
-		panic(err)
+	if name := os.Getenv(loadConfigVar); name != "" {
+		os.Exit(loadConfig(name))
 	}
-	configToolDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
+}
+
+// loadConfig runs config.Load on config.<name> with this process's environment, printing
+// the error on stderr, and returns the exit code.
+func loadConfig(name string) int {
+	spec, ok := validate.ConfigStruct(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no config.%s in config.All\n", name)
+		return 2
+	}
+	if err := config.Load(spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// load runs config.Load on config.<name> with env as the whole environment, as the function
+// would start with it: config.Load reads the process's environment, so it runs in a child
+// process, this test binary switched by loadConfigVar.
+func load(t *testing.T, name string, env map[string]string) error {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = []string{loadConfigVar + "=" + name}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("config.Load(config.%s): %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 type testBundle struct {
 	set     *validate.Set
 	checker validate.Checker
-	tool    *validate.ConfigTool
 }
 
 // setup loads the manifests under config/ afresh (tests may change them) and the checker.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	tool, err := configTool()
-	require.NoError(t, err)
 	vars, err := configVars()
 	require.NoError(t, err)
 	set, err := validate.LoadTop(configDir, ".")
@@ -78,7 +96,7 @@ func setup(t *testing.T) *testBundle {
 	set.Templates = append(set.Templates, more.Templates...)
 	jobs, err := cronJobs(filepath.Join(repoRoot, "pkg", "scheduler"))
 	require.NoError(t, err)
-	return &testBundle{set: set, tool: tool, checker: validate.Checker{Vars: vars, Jobs: jobs}}
+	return &testBundle{set: set, checker: validate.Checker{Vars: vars, Jobs: jobs}}
 }
 
 // cronJobs reads the job names functions/cron understands: the string constants named Job*
@@ -167,7 +185,7 @@ func TestManifests(t *testing.T) {
 // TestFunctionConfig checks each function's manifest against its pkg/config struct: every
 // variable the struct requires without a default is set, and config.Load, run with exactly
 // the environment the manifest gives the container (Secret templates standing in for the
-// Secrets), accepts it. A function whose directory has not landed yet is skipped.
+// Secrets), accepts it.
 func TestFunctionConfig(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -183,12 +201,8 @@ func TestFunctionConfig(t *testing.T) {
 	for _, fn := range validate.Functions {
 		t.Run(fn.Name(), func(t *testing.T) {
 			t.Parallel()
-			if !b.tool.Has(fn.Config) {
-				if !functionDirExists(fn) {
-					t.Skipf("%s and config.%s have not landed yet", fn.Dir(), fn.Config)
-				}
-				t.Fatalf("%s exists but pkg/config declares no %s struct: update validate.Functions", fn.Dir(), fn.Config)
-			}
+			_, ok := validate.ConfigStruct(fn.Config)
+			require.True(t, ok, "config.All has no %s struct: update validate.Functions", fn.Config)
 			require.NotEmpty(t, containers[fn.ImportPath], "no manifest runs %s", fn.ImportPath)
 			for _, c := range containers[fn.ImportPath] {
 				env, problems := b.set.Env(c.w.Doc.Namespace, c.ctr)
@@ -209,7 +223,7 @@ func TestFunctionConfig(t *testing.T) {
 					src := c.w.Doc.Object.(*sourcesv1.ContainerSource)
 					vars["K_SINK"] = "http://" + src.Spec.Sink.Ref.Name + "." + c.w.Doc.Namespace + ".svc.cluster.local"
 				}
-				require.NoError(t, b.tool.Load(t.Context(), fn.Config, vars), "%s", c.w.Doc)
+				require.NoError(t, load(t, fn.Config, vars), "%s", c.w.Doc)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,19 +79,11 @@ func allCollectorsSucceed(scrape string) bool {
 	return n == 8
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestServesMetricsAndStopsOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	databaseURL := pulsetest.DatabaseURL(t)
 	redisURL, prefix := pulsetest.Redis(t)
-	port := freePort(t)
+	port := pulsetest.FreePort(t)
 	p := startMain(t,
 		"PULSE_DATABASE_URL="+databaseURL, "PULSE_REDIS_URL="+redisURL, "PULSE_REDIS_PREFIX="+prefix,
 		"PORT="+strconv.Itoa(port), "PULSE_SHUTDOWN_TIMEOUT=2s")

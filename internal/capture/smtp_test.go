@@ -2,7 +2,6 @@ package capture
 
 import (
 	"fmt"
-	"net"
 	"net/smtp"
 	"testing"
 
@@ -15,8 +14,7 @@ func TestSMTPPrintsEachMessage(t *testing.T) {
 	t.Parallel()
 	out := &pulsetest.SyncBuffer{}
 	s := NewSMTP(SMTPConfig{Out: out})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := pulsetest.Listen(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {

@@ -39,6 +39,8 @@ func (w *Webhooks) Fail(code int) { w.status.Store(int32(code)) }
 // Delay makes the receiver wait d before answering.
 func (w *Webhooks) Delay(d time.Duration) { w.delay.Store(int64(d)) }
 
+var _ http.Handler = (*Webhooks)(nil)
+
 // ServeHTTP implements http.Handler.
 func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))

@@ -31,7 +31,8 @@ func Name(prefix string) string {
 }
 
 // DatabaseURL returns a connection string whose search_path is a fresh schema on the server
-// named by TEST_DATABASE_URL. The schema is dropped when the test ends.
+// named by TEST_DATABASE_URL. The schema is dropped when the test ends, or by a later run
+// when this one is killed first (see leftover.go).
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
@@ -52,7 +53,8 @@ func SchemaURL(t testing.TB, base string) string {
 		skipOrFail(t, "connect to test database: %v", err)
 	}
 	defer conn.Close(context.Background())
-	schema := Name("pulse_test_")
+	sweepSchemas(ctx, conn, base)
+	schema := ownedName(schemaPrefix)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema %s: %v", schema, err)
 	}
@@ -83,7 +85,8 @@ func WithSearchPath(base, schema string) string {
 }
 
 // Redis returns the URL of the shared test Redis (TEST_REDIS_URL) and a fresh key prefix.
-// Keys under the prefix are deleted when the test ends.
+// Keys under the prefix are deleted when the test ends, or by a later run when this one is
+// killed first (see leftover.go).
 func Redis(t testing.TB) (redisURL, prefix string) {
 	t.Helper()
 	redisURL = os.Getenv("TEST_REDIS_URL")
@@ -101,7 +104,8 @@ func Redis(t testing.TB) (redisURL, prefix string) {
 		client.Close()
 		skipOrFail(t, "ping test Redis: %v", err)
 	}
-	prefix = Name("test-")
+	sweepKeys(ctx, client, redisURL)
+	prefix = ownedName(keyPrefix)
 	t.Cleanup(func() {
 		defer client.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -112,4 +116,16 @@ func Redis(t testing.TB) (redisURL, prefix string) {
 		}
 	})
 	return redisURL, prefix
+}
+
+// RedisClient returns a client of the Redis at redisURL, closed when the test ends.
+func RedisClient(t testing.TB, redisURL string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("parse Redis URL: %v", err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
 }

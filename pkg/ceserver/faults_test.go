@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 )
@@ -26,8 +27,7 @@ const faultsMaxBytes = 4 << 10
 // that reads answers 202 with the number of events.
 func serveEvents(t *testing.T, readTimeout time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := pulsetest.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	logger := slog.New(slog.DiscardHandler)

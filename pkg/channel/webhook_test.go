@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
 )
 
@@ -357,10 +358,7 @@ func TestWebhookCancelledContextIsTransient(t *testing.T) {
 func TestWebhookConnectionRefusedIsTransient(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := pulsetest.FreeAddr(t)
 	w := b.webhook(t, channel.WebhookConfig{}, false)
 
 	got := w.Send(context.Background(), channel.Message{

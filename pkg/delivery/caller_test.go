@@ -53,8 +53,7 @@ func dispatchRequest(t *testing.T, id string) string {
 // function that starts the shutdown, and the channel Serve's result arrives on.
 func serve(t *testing.T, h http.Handler, shutdown time.Duration) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := pulsetest.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := config.Server{ReadTimeout: 10 * time.Second, WriteTimeout: time.Minute, ShutdownTimeout: shutdown}

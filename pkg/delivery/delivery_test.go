@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
@@ -73,12 +74,9 @@ func setup(t *testing.T, opts options) *testBundle {
 	}))
 	t.Cleanup(b.receiver.Close)
 
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	b.store = store.New(st.Pool(), func() time.Time { return b.now })
-	require.NoError(t, b.store.Migrate(ctx))
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{Now: func() time.Time { return b.now }})
 	redisURL, prefix := pulsetest.Redis(t)
+	var err error
 	b.redis, err = queue.Open(config.Redis{URL: redisURL})
 	require.NoError(t, err)
 	t.Cleanup(func() { b.redis.Close() })

@@ -23,6 +23,8 @@ func NewHandler(d *Deliverer, logger *slog.Logger) *Handler {
 	return &Handler{deliverer: d, logger: logger}
 }
 
+var _ http.Handler = (*Handler)(nil)
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" {

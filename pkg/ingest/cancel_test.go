@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/ingest"
 	"github.com/pulse-knative/pulse/pkg/notification"
@@ -33,17 +33,10 @@ func setupCancel(t *testing.T) *cancelBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &cancelBundle{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	b.store = store.New(st.Pool(), func() time.Time { return b.now })
-	require.NoError(t, b.store.Migrate(ctx))
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{Now: func() time.Time { return b.now }})
 
 	redisURL, prefix := pulsetest.Redis(t)
-	opts, err := redis.ParseURL(redisURL)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { rdb.Close() })
+	rdb := pulsetest.RedisClient(t, redisURL)
 	logger := slog.New(slog.DiscardHandler)
 	committer := ingest.NewCommitter(b.store, queue.New(rdb, queue.NewKeys(prefix), nil), logger, 100, 1)
 	committer.Start()
@@ -57,31 +50,8 @@ func setupCancel(t *testing.T) *cancelBundle {
 // notification stores a webhook notification requested by (source, id) and moves it to status.
 func (b *cancelBundle) notification(t *testing.T, source, id string, status notification.Status) string {
 	t.Helper()
-	ctx := context.Background()
-	r := store.NewNotification{Source: source, EventID: id, MaxAttempts: 3, Request: notification.Request{
-		Channel: notification.Webhook, To: "https://example.com/hook", Priority: notification.High}}
-	if status == notification.Scheduled {
-		at := b.now.Add(time.Hour)
-		r.Request.SendAt = &at
-	}
-	acc, err := b.store.Insert(ctx, []store.NewNotification{r})
-	require.NoError(t, err)
-	nid := acc[0].ID
-	switch status {
-	case notification.Sending, notification.Delivered, notification.Retrying:
-		_, err := b.store.Claim(ctx, nid, time.Minute)
-		require.NoError(t, err)
-		if status == notification.Sending {
-			break
-		}
-		a := store.Attempt{NotificationID: nid, Attempt: 1, Status: status, Outcome: "delivered", StartedAt: b.now}
-		if status == notification.Retrying {
-			next := b.now.Add(time.Minute)
-			a.Outcome, a.NextAttemptAt = "transient", &next
-		}
-		require.NoError(t, b.store.Record(ctx, a))
-	}
-	return nid
+	return testfactory.Notification(context.Background(), t, b.store,
+		&testfactory.NotificationOpts{Source: source, EventID: id, Status: status}).ID
 }
 
 func (b *cancelBundle) do(t *testing.T, method, target, token string) (*httptest.ResponseRecorder, ingest.CancelAnswer) {

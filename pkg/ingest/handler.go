@@ -49,6 +49,8 @@ func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger
 	return h
 }
 
+var _ http.Handler = (*Handler)(nil)
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

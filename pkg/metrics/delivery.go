@@ -23,23 +23,19 @@ var outcomes = []channel.Outcome{channel.Delivered, channel.Transient, channel.P
 
 // attemptsCollector exports the delivery attempts the deliver functions count in Redis.
 type attemptsCollector struct {
-	client   redis.Cmdable
-	keys     queue.Keys
-	attempts *prometheus.Desc
+	client redis.Cmdable
+	keys   queue.Keys
 }
 
 func newAttemptsCollector(client redis.Cmdable, keys queue.Keys) *attemptsCollector {
 	return &attemptsCollector{
 		client: client, keys: keys,
-		attempts: prometheus.NewDesc(prometheus.BuildFQName(namespace, "delivery", "attempts_total"),
-			"Delivery attempts by channel, priority and outcome: delivered, transient (retried later) or permanent (failed).",
-			[]string{"channel", "priority", "outcome"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *attemptsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.attempts
+	ch <- attemptsDesc
 }
 
 // Update implements collector. Every channel, priority and outcome is reported, 0 until its
@@ -68,7 +64,7 @@ func (c *attemptsCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 		counts[[3]string(parts)] = n
 	}
 	for labels, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.attempts, prometheus.CounterValue, n, labels[:]...)
+		ch <- prometheus.MustNewConstMetric(attemptsDesc, prometheus.CounterValue, n, labels[:]...)
 	}
 	if len(bad) > 0 {
 		slices.Sort(bad)
@@ -81,23 +77,19 @@ func (c *attemptsCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 // Redis: a hash per channel and priority, holding the count of each bucket alone (not
 // cumulative), the sum and the count.
 type latencyCollector struct {
-	client  redis.Cmdable
-	keys    queue.Keys
-	latency *prometheus.Desc
+	client redis.Cmdable
+	keys   queue.Keys
 }
 
 func newLatencyCollector(client redis.Cmdable, keys queue.Keys) *latencyCollector {
 	return &latencyCollector{
 		client: client, keys: keys,
-		latency: prometheus.NewDesc(prometheus.BuildFQName(namespace, "notification", "delivery_latency_seconds"),
-			"Time from a notification's request (or its send_at) to its delivery, by channel and priority.",
-			[]string{"channel", "priority"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.latency
+	ch <- latencyDesc
 }
 
 // Update implements collector. Every channel and priority is reported, empty until its first
@@ -118,7 +110,7 @@ func (c *latencyCollector) Update(ctx context.Context, ch chan<- prometheus.Metr
 		return fmt.Errorf("read latency histograms: %w", err)
 	}
 	for _, h := range hists {
-		m, err := histogram(c.latency, h.cmd.Val(), h.channel, h.priority)
+		m, err := histogram(latencyDesc, h.cmd.Val(), h.channel, h.priority)
 		if err != nil {
 			return fmt.Errorf("read latency histogram of %s %s: %w", h.priority, h.channel, err)
 		}

@@ -66,9 +66,6 @@ type Exporter struct {
 	logger     *slog.Logger
 	// process holds the Go runtime and process collectors, which need no context.
 	process *prometheus.Registry
-
-	success  *prometheus.Desc
-	duration *prometheus.Desc
 }
 
 type namedCollector struct {
@@ -108,17 +105,13 @@ func NewExporter(cfg Config) *Exporter {
 		timeout: cfg.ScrapeTimeout,
 		logger:  logger,
 		process: process,
-		success: prometheus.NewDesc(prometheus.BuildFQName(namespace, "scrape", "collector_success"),
-			"Whether a collector of the metrics function succeeded in the last scrape (1) or failed or ran out of time (0).",
-			[]string{"collector"}, nil),
-		duration: prometheus.NewDesc(prometheus.BuildFQName(namespace, "scrape", "collector_duration_seconds"),
-			"How long a collector of the metrics function took in the last scrape.",
-			[]string{"collector"}, nil),
 	}
 }
 
 // scrapeTimeoutHeader is the header in which Prometheus sends its scrape timeout, in seconds.
 const scrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
+
+var _ http.Handler = (*Exporter)(nil)
 
 // ServeHTTP serves one scrape: every collector runs under the scrape timeout, and the answer is
 // written even when some of them fail or run out of time.
@@ -150,11 +143,13 @@ type scrape struct {
 	ctx      context.Context
 }
 
+var _ prometheus.Collector = (*scrape)(nil)
+
 // Describe sends every descriptor of every collector, so the registry checks what they send.
 func (s *scrape) Describe(ch chan<- *prometheus.Desc) {
 	e := s.exporter
-	ch <- e.success
-	ch <- e.duration
+	ch <- collectorSuccessDesc
+	ch <- collectorDurationDesc
 	for _, c := range e.collectors {
 		c.Describe(ch)
 	}
@@ -207,8 +202,8 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 			ok = 0
 			e.logger.Warn("collector failed", "collector", name, "error", u.err.Error())
 		}
-		ch <- prometheus.MustNewConstMetric(e.success, prometheus.GaugeValue, ok, name)
-		ch <- prometheus.MustNewConstMetric(e.duration, prometheus.GaugeValue, u.took.Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, ok, name)
+		ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, u.took.Seconds(), name)
 	}
 	for range e.collectors {
 		select {
@@ -230,8 +225,8 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 					continue
 				}
 				e.logger.Warn("collector ran out of time", "collector", c.name, "took", took.String())
-				ch <- prometheus.MustNewConstMetric(e.success, prometheus.GaugeValue, 0, c.name)
-				ch <- prometheus.MustNewConstMetric(e.duration, prometheus.GaugeValue, took.Seconds(), c.name)
+				ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, 0, c.name)
+				ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, took.Seconds(), c.name)
 			}
 			return
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
@@ -50,11 +51,7 @@ func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{storeNow: scrapeTime}
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 8})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	b.store = store.New(st.Pool(), func() time.Time { return b.storeNow })
-	require.NoError(t, b.store.Migrate(ctx))
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{Now: func() time.Time { return b.storeNow }, MaxConns: 8})
 
 	redisURL, prefix := pulsetest.Redis(t)
 	b.redis = newRedis(t, redisURL)

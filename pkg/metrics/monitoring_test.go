@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +26,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 )
 
 // monitoringDir holds the PrometheusRule and the dashboard, Kubernetes objects applied with the
@@ -279,10 +280,7 @@ func startPrometheus(t *testing.T, config string) *prometheus {
 	var lastErr error
 	// Another process may take the free port before Prometheus binds it: try another.
 	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
+		addr := pulsetest.FreeAddr(t)
 
 		var logs bytes.Buffer
 		cmd := exec.Command(bin, "--config.file="+configFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),

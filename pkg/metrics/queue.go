@@ -35,26 +35,18 @@ type queueCollector struct {
 	keys   queue.Keys
 	group  string
 	now    func() time.Time
-	length *prometheus.Desc
-	age    *prometheus.Desc
 }
 
 func newQueueCollector(client redis.Cmdable, keys queue.Keys, group string, now func() time.Time) *queueCollector {
 	return &queueCollector{
 		client: client, keys: keys, group: group, now: now,
-		length: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "length"),
-			"Entries of a priority's stream not delivered yet: not read by the stream source's consumer group (its lag) or read and not acknowledged (pending).",
-			[]string{"queue_name"}, nil),
-		age: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "oldest_age_seconds"),
-			"Age of the oldest entry of a priority's stream not delivered yet; 0 when there is none.",
-			[]string{"queue_name"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.length
-	ch <- c.age
+	ch <- queueLengthDesc
+	ch <- queueOldestAgeDesc
 }
 
 // Update implements collector.
@@ -70,8 +62,8 @@ func (c *queueCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 		if b.length > 0 && b.oldest != "" {
 			age = max(0, c.now().Sub(entryTime(b.oldest)).Seconds())
 		}
-		ch <- prometheus.MustNewConstMetric(c.length, prometheus.GaugeValue, float64(b.length), QueueName(p))
-		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age, QueueName(p))
+		ch <- prometheus.MustNewConstMetric(queueLengthDesc, prometheus.GaugeValue, float64(b.length), QueueName(p))
+		ch <- prometheus.MustNewConstMetric(queueOldestAgeDesc, prometheus.GaugeValue, age, QueueName(p))
 	}
 	return errors.Join(errs...)
 }
@@ -182,21 +174,17 @@ func entryTime(id string) time.Time {
 type deadLetterCollector struct {
 	client redis.Cmdable
 	keys   queue.Keys
-	length *prometheus.Desc
 }
 
 func newDeadLetterCollector(client redis.Cmdable, keys queue.Keys) *deadLetterCollector {
 	return &deadLetterCollector{
 		client: client, keys: keys,
-		length: prometheus.NewDesc(prometheus.BuildFQName(namespace, "dead_letter", "length"),
-			"Entries in a priority's dead-letter stream: stream entries the stream source gave up on after too many failed deliveries.",
-			[]string{"queue_name"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.length
+	ch <- deadLetterLengthDesc
 }
 
 // Update implements collector.
@@ -210,7 +198,7 @@ func (c *deadLetterCollector) Update(ctx context.Context, ch chan<- prometheus.M
 		return fmt.Errorf("read length of dead-letter streams: %w", err)
 	}
 	for i, p := range notification.Priorities {
-		ch <- prometheus.MustNewConstMetric(c.length, prometheus.GaugeValue, float64(lens[i].Val()), QueueName(p))
+		ch <- prometheus.MustNewConstMetric(deadLetterLengthDesc, prometheus.GaugeValue, float64(lens[i].Val()), QueueName(p))
 	}
 	return nil
 }

@@ -13,22 +13,18 @@ import (
 
 // statusCollector reports how many notifications are in each state.
 type statusCollector struct {
-	store  *store.Store
-	counts *prometheus.Desc
+	store *store.Store
 }
 
 func newStatusCollector(st *store.Store) *statusCollector {
 	return &statusCollector{
 		store: st,
-		counts: prometheus.NewDesc(prometheus.BuildFQName(namespace, "notifications", "by_status"),
-			"Notifications stored, by state: scheduled, queued, sending, retrying, delivered, failed, cancelled, expired.",
-			[]string{"status"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.counts
+	ch <- byStatusDesc
 }
 
 // Update implements collector.
@@ -38,7 +34,7 @@ func (c *statusCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 		return err
 	}
 	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.counts, prometheus.GaugeValue, float64(n), string(status))
+		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(n), string(status))
 	}
 	return nil
 }
@@ -49,21 +45,17 @@ type failureRateCollector struct {
 	store  *store.Store
 	window time.Duration
 	now    func() time.Time
-	rate   *prometheus.Desc
 }
 
 func newFailureRateCollector(st *store.Store, window time.Duration, now func() time.Time) *failureRateCollector {
 	return &failureRateCollector{
 		store: st, window: window, now: now,
-		rate: prometheus.NewDesc(prometheus.BuildFQName(namespace, "notification", "failure_rate"),
-			"Percentage (0-100) of the notifications that finished delivered or failed within the failure window (PULSE_METRICS_FAILURE_WINDOW, rounded out to whole minutes) that failed, by channel; 0 when none finished.",
-			[]string{"channel"}, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *failureRateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.rate
+	ch <- failureRateDesc
 }
 
 // Update implements collector. Every channel is reported, 0 when none of its notifications
@@ -80,7 +72,7 @@ func (c *failureRateCollector) Update(ctx context.Context, ch chan<- prometheus.
 		}
 	}
 	for _, chn := range channels {
-		ch <- prometheus.MustNewConstMetric(c.rate, prometheus.GaugeValue, FailureRate(finished[chn]), string(chn))
+		ch <- prometheus.MustNewConstMetric(failureRateDesc, prometheus.GaugeValue, FailureRate(finished[chn]), string(chn))
 	}
 	return nil
 }
@@ -102,21 +94,17 @@ type pastDueCollector struct {
 	store *store.Store
 	after time.Duration
 	now   func() time.Time
-	count *prometheus.Desc
 }
 
 func newPastDueCollector(st *store.Store, after time.Duration, now func() time.Time) *pastDueCollector {
 	return &pastDueCollector{
 		store: st, after: after, now: now,
-		count: prometheus.NewDesc(prometheus.BuildFQName(namespace, "notifications", "past_due"),
-			"Scheduled or retrying notifications whose send time or next attempt came more than PULSE_METRICS_PAST_DUE_AFTER ago and that are still not released to their stream, counted up to 1000.",
-			nil, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *pastDueCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.count
+	ch <- pastDueDesc
 }
 
 // Update implements collector.
@@ -125,29 +113,25 @@ func (c *pastDueCollector) Update(ctx context.Context, ch chan<- prometheus.Metr
 	if err != nil {
 		return err
 	}
-	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(pastDueDesc, prometheus.GaugeValue, float64(n))
 	return nil
 }
 
 // rollupCollector reports how many changes to the maintained status counters wait for the
 // Roller: every status count and failure rate adds them up, so a backlog slows scrapes down.
 type rollupCollector struct {
-	store   *store.Store
-	pending *prometheus.Desc
+	store *store.Store
 }
 
 func newRollupCollector(st *store.Store) *rollupCollector {
 	return &rollupCollector{
 		store: st,
-		pending: prometheus.NewDesc(prometheus.BuildFQName(namespace, "notification", "count_changes_pending"),
-			"Changes to the maintained counts of notifications not rolled up yet; the metrics function rolls them up every PULSE_METRICS_ROLLUP_INTERVAL.",
-			nil, nil),
 	}
 }
 
 // Describe implements collector.
 func (c *rollupCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.pending
+	ch <- changesPendingDesc
 }
 
 // Update implements collector.
@@ -156,6 +140,6 @@ func (c *rollupCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 	if err != nil {
 		return err
 	}
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(changesPendingDesc, prometheus.GaugeValue, float64(n))
 	return nil
 }

@@ -22,11 +22,7 @@ type groupBundle struct {
 func setupGroup(t *testing.T) groupBundle {
 	t.Helper()
 	url, prefix := pulsetest.Redis(t)
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { client.Close() })
-	return groupBundle{client: client, keys: queue.NewKeys(prefix)}
+	return groupBundle{client: pulsetest.RedisClient(t, url), keys: queue.NewKeys(prefix)}
 }
 
 // add appends an entry with the dispatch fields to the high stream and returns its id.

@@ -73,6 +73,8 @@ func NewHandler(s *Scheduler, logger *slog.Logger) *Handler {
 	return &Handler{scheduler: s, logger: logger, timeout: 2 * s.budget}
 }
 
+var _ http.Handler = (*Handler)(nil)
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" {

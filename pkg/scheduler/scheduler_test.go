@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
@@ -59,17 +60,10 @@ func setup(t *testing.T) *testBundle {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	b := &testBundle{clock: &clock{t: start}, start: start}
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 8})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	b.store = store.New(st.Pool(), b.clock.Now)
-	require.NoError(t, b.store.Migrate(ctx))
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{Now: b.clock.Now, MaxConns: 8})
 
 	url, prefix := pulsetest.Redis(t)
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	b.redis = redis.NewClient(opts)
-	t.Cleanup(func() { b.redis.Close() })
+	b.redis = pulsetest.RedisClient(t, url)
 	b.keys = queue.NewKeys(prefix)
 
 	b.cfg = scheduler.Config{Store: b.store, Redis: b.redis, Keys: b.keys,

@@ -8,8 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pulse-knative/pulse/internal/pulsetest"
-	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -28,10 +27,7 @@ func BenchmarkCountTriggers(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(b), MaxConns: 4})
-			require.NoError(b, err)
-			b.Cleanup(st.Close)
-			require.NoError(b, st.Migrate(ctx))
+			st := testfactory.Store(ctx, b, nil)
 			now := time.Now()
 			if !counts {
 				_, err := st.Pool().Exec(ctx, `alter table notifications disable trigger user`)

@@ -12,8 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pulse-knative/pulse/internal/pulsetest"
-	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -27,11 +26,7 @@ func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	b.store = store.New(st.Pool(), func() time.Time { return b.now })
-	require.NoError(t, b.store.Migrate(ctx))
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{Now: func() time.Time { return b.now }})
 	return b
 }
 

@@ -49,12 +49,8 @@ func setup(t *testing.T) *testBundle {
 // setupWith is setup with the Redis at url and the key prefix prefix.
 func setupWith(t *testing.T, url, prefix string) *testBundle {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { client.Close() })
 	return &testBundle{
-		client: client,
+		client: pulsetest.RedisClient(t, url),
 		keys:   queue.NewKeys(prefix),
 		cfg: streamsource.Config{
 			Prefix:          prefix,
@@ -327,10 +323,7 @@ func TestSinkDownThenUp(t *testing.T) {
 	t.Run("not listening", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
+		addr := pulsetest.FreeAddr(t)
 		cfg := b.cfg
 		cfg.Sink = "http://" + addr
 		var ids []string
@@ -341,7 +334,7 @@ func TestSinkDownThenUp(t *testing.T) {
 		// Sends fail: what the source read stays pending.
 		require.Eventually(t, func() bool { return b.pending(t) > 0 }, waitFor, tick)
 
-		l, err = net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", addr)
 		require.NoError(t, err)
 		s := &sink{attempts: map[string]int{}}
 		s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: s.handler(t, answer(http.StatusOK))}}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/channel/email"
 	"github.com/pulse-knative/pulse/pkg/config"
@@ -27,10 +28,7 @@ import (
 func TestDeliverThroughSMTP(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
+	st := testfactory.Store(ctx, t, nil)
 
 	tests := map[string]struct {
 		answer      error // at RCPT TO

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/channel/email"
 )
@@ -104,8 +105,7 @@ func startRelay(t *testing.T, opts relayOptions) *relay {
 		cfg.Username, cfg.Password = testUser, testPassword
 	}
 	r.SMTP = capture.NewSMTP(cfg)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := pulsetest.Listen(t)
 	r.addr = l.Addr().String()
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(l) }()
@@ -418,10 +418,7 @@ func TestIdleSessionIsReplaced(t *testing.T) {
 
 func TestSessionFailuresAreTransient(t *testing.T) {
 	t.Parallel()
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refusedAddr := refused.Addr().String()
-	require.NoError(t, refused.Close())
+	refusedAddr := pulsetest.FreeAddr(t)
 
 	tests := map[string]struct {
 		relay    relayOptions
@@ -505,8 +502,7 @@ func TestSendRespectsContext(t *testing.T) {
 // context allows.
 func TestSilentRelayTimesOut(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := pulsetest.Listen(t)
 	var held sync.WaitGroup
 	t.Cleanup(func() {
 		require.NoError(t, l.Close())

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/channel/sms"
 )
@@ -221,10 +222,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 
 func TestSendConnectionRefusedIsTransient(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := pulsetest.FreeAddr(t)
 	cfg, err := sms.ParseURL("twilio://" + accountSID + ":" + secretToken + "@api.twilio.com?from=%2B15550001111&base_url=http%3A%2F%2F" + addr)
 	require.NoError(t, err)
 	p, err := sms.New(cfg)
