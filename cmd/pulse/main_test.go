@@ -210,13 +210,13 @@ func devPorts(t *testing.T) []string {
 	require.NoError(t, err)
 	env := []string{"PULSE_DEV_MANIFESTS=" + manifests}
 	for _, name := range []string{"INGEST", "DELIVER_HIGH", "DELIVER_LOW", "CRON", "METRICS", "WEBHOOK", "SMTP", "SMS", "PUSH"} {
-		env = append(env, "PULSE_DEV_"+name+"_PORT="+strconv.Itoa(freePort(t)))
+		env = append(env, "PULSE_DEV_"+name+"_PORT="+strconv.Itoa(pulsetest.FreePort(t)))
 	}
 	return env
 }
 
 // closedPort returns a local port nothing listens on.
-func closedPort(t *testing.T) int { return freePort(t) }
+func closedPort(t *testing.T) int { return pulsetest.FreePort(t) }
 
 // httpGet returns the status code of a GET of url.
 func httpGet(url string) (int, error) {
