@@ -103,7 +103,10 @@ func (f Filter) where(after *Cursor, states []notification.Status) (string, []an
 			}
 		}
 	}
-	if len(statuses) > 0 {
+	if len(statuses) == 1 {
+		// Equality, not = any: only then does the planner walk (status, created_at, id) in order.
+		conds = append(conds, "status = "+arg(string(statuses[0])))
+	} else if len(statuses) > 1 {
 		s := make([]string, len(statuses))
 		for i, st := range statuses {
 			s[i] = string(st)
@@ -191,16 +194,25 @@ const listColumns = `id, source, event_id, channel, priority, status, recipient,
 	provider_message_id, created_at, queued_at, sending_at, delivered_at, failed_at, cancelled_at, expired_at,
 	updated_at`
 
+// listSQL is List's statement: up to limit rows f selects after the cursor, newest first.
+func listSQL(f Filter, after *Cursor, limit int) (string, []any, error) {
+	where, args, err := f.where(after, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	args = append(args, limit)
+	return `select ` + listColumns + ` from notifications where ` + where + `
+		order by created_at desc, id desc limit $` + strconv.Itoa(len(args)), args, nil
+}
+
 // List returns up to limit notifications f selects, newest first, after the cursor (nil: from
 // the newest), and the cursor of the next page, nil when this page is the last.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) ([]notification.Notification, *Cursor, error) {
-	where, args, err := f.where(after, nil)
+	query, args, err := listSQL(f, after, limit+1)
 	if err != nil {
 		return nil, nil, err
 	}
-	args = append(args, limit+1)
-	rows, err := s.pool.Query(ctx, `select `+listColumns+` from notifications where `+where+`
-		order by created_at desc, id desc limit $`+strconv.Itoa(len(args)), args...)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list notifications: %w", unavailable(err))
 	}
