@@ -367,6 +367,9 @@ func bulkCmd(ctx context.Context, name string, args []string, stdout, stderr io.
 		req.Reason, req.Batch = *reason, *batch
 		var a ingest.BulkAnswer
 		err := c.do(ctx, http.MethodPost, path, req, &a)
+		if err == nil && a.Warning != "" {
+			fmt.Fprintln(stderr, "pulse: warning:", a.Warning)
+		}
 		return a, err
 	}
 	var bar *progressbar.ProgressBar

@@ -254,6 +254,8 @@ type BulkAnswer struct {
 	IDs   []string `json:"ids"`
 	// NextCursor, when set, is where to go on: send the same request again with it as cursor.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Warning, when set, says what went only partly right.
+	Warning string `json:"warning,omitempty"`
 }
 
 // ParseBulkRequest reads and checks the body of a replay or cancel request.
@@ -401,7 +403,11 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, verb string, from
 		note += ": " + req.Reason
 	}
 	moved, err := move(r.Context(), f, after, n, note)
-	if err != nil {
+	if errors.Is(err, store.ErrEnqueueLater) {
+		// Committed: the rows are queued and the recover job enqueues them.
+		h.logger.Warn("replayed notifications not added to their streams", "error", err)
+		answer.Warning = "moved, but not added to their streams (Redis): the recover job enqueues them within PULSE_RECOVER_QUEUED_AFTER"
+	} else if err != nil {
 		ceserver.WriteError(w, h.logger, err)
 		return
 	}

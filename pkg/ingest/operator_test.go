@@ -460,3 +460,30 @@ func FuzzDecodeCursor(f *testing.F) {
 		require.Equal(t, c, again)
 	})
 }
+
+// TestReplayEnqueuesAfterCommit: a deliver function that reads a replayed notification's stream
+// entry at once must find the row queued, so the entry is added only after the commit.
+func TestReplayEnqueuesAfterCommit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rows, order := operatorRows()
+	ids := fixture(t, b, time.Now().UTC(), rows, order)
+	ctx := context.Background()
+	var seen []notification.Status
+	moved, err := b.store.Replay(ctx, store.Filter{IDs: []string{ids["a1"]}}, nil, 10, "test", func(ctx context.Context, due []store.Due) error {
+		n, err := b.store.Get(ctx, due[0].ID) // another connection, as a deliver function's
+		seen = append(seen, n.Status)
+		return err
+	})
+	require.NoError(t, err)
+	require.Len(t, moved.Notifications, 1)
+	require.Equal(t, []notification.Status{notification.Queued}, seen)
+
+	// When the streams cannot be reached the rows stay queued for the recover job.
+	moved, err = b.store.Replay(ctx, store.Filter{IDs: []string{ids["a4"]}}, nil, 10, "test", func(context.Context, []store.Due) error {
+		return fmt.Errorf("redis down")
+	})
+	require.ErrorIs(t, err, store.ErrEnqueueLater)
+	require.Len(t, moved.Notifications, 1)
+	require.Equal(t, notification.Queued, statuses(t, b)[ids["a4"]])
+}

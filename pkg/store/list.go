@@ -20,6 +20,10 @@ import (
 // page costs the same on the first row and the ten millionth, and rows inserted while an
 // operator pages (they are newer than any cursor) never make a page skip or repeat a row.
 
+// ErrEnqueueLater means notifications were moved to queued but could not be added to their
+// streams; the recover job adds them later.
+var ErrEnqueueLater = errors.New("queued; the recover job will enqueue them")
+
 // ErrBadCursor means a cursor was not one Pulse handed out.
 var ErrBadCursor = errors.New("invalid cursor")
 
@@ -272,10 +276,14 @@ type Moved struct {
 // outcome "replayed" whose error is note (who asked, and why).
 //
 // It is one transaction: it locks the rows with FOR UPDATE SKIP LOCKED, moves them with an
-// UPDATE that names the states they may leave, and calls enqueue with them before committing,
-// like the recover job's Requeue; when enqueue fails nothing changes. A notification a
-// concurrent replay holds is skipped (that replay moves it), and one that already moved is no
-// longer failed or expired, so two replays of the same set move each row once.
+// UPDATE that names the states they may leave, commits, and then calls enqueue with them, like
+// the release job: a deliver function that reads an entry finds its row queued (an entry added
+// before the commit could be read while the row still looked failed, and dropped). When
+// enqueue fails the rows stay queued and Replay returns them with an error wrapping
+// ErrEnqueueLater: the recover job adds them to their streams after
+// PULSE_RECOVER_QUEUED_AFTER. A notification a concurrent replay holds is skipped (that replay
+// moves it), and one that already moved is no longer failed or expired, so two replays of the
+// same set move each row once.
 func (s *Store) Replay(ctx context.Context, f Filter, after *Cursor, limit int, note string, enqueue func(context.Context, []Due) error) (Moved, error) {
 	return s.moveBatch(ctx, f, after, limit, Replayable, `
 		status = 'queued', attempts = 0, queued_at = $now, next_attempt_at = null, lease_until = null,
@@ -355,16 +363,17 @@ func (s *Store) moveBatch(ctx context.Context, f Filter, after *Cursor, limit in
 	if len(moved.Notifications) == 0 {
 		return moved, nil
 	}
-	if enqueue != nil {
-		if err := enqueue(ctx, moved.Notifications); err != nil {
-			return Moved{}, fmt.Errorf("%s %d notifications: %w", op, len(moved.Notifications), err)
-		}
-	}
 	if err := tx.Commit(ctx); err != nil {
 		return Moved{}, fmt.Errorf("commit %s notifications: %w", op, unavailable(err))
 	}
 	if len(moved.Notifications) == limit {
 		moved.Next = &last
+	}
+	if enqueue != nil {
+		if err := enqueue(ctx, moved.Notifications); err != nil {
+			return moved, fmt.Errorf("%w: %d notifications %s but not added to their streams: %w",
+				ErrEnqueueLater, len(moved.Notifications), op, err)
+		}
 	}
 	return moved, nil
 }
