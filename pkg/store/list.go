@@ -141,7 +141,7 @@ func (f Filter) where(after *Cursor, states []notification.Status) (string, []an
 		for _, id := range f.IDs {
 			uid, err := uuid.Parse(id)
 			if err != nil {
-				return "", nil, fmt.Errorf("%w: id %q is not a notification id", ErrNotFound, id)
+				return "", nil, fmt.Errorf("%w: id %q is not a notification id", notification.ErrNotFound, id)
 			}
 			ids = append(ids, uid)
 		}
