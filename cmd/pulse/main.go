@@ -6,12 +6,13 @@
 //	pulse send [flags]         ask ingest for a notification
 //	pulse get ID               show a notification, its state and its attempts
 //	pulse inspect              show streams, consumer groups, dead letters and states
+//	pulse list [filters]       list notifications by status, channel, priority, source, time, error
+//	pulse retry ID…|filters    replay failed or expired notifications
+//	pulse cancel ID…|filters   cancel scheduled, queued or retrying notifications
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -28,6 +29,13 @@ commands:
   get ID     show a notification, its state and its delivery attempts
   inspect    show streams, consumer groups, dead letters and notifications by state
   help       show this list
+  list       list notifications by status, channel, priority, source, time or error
+  retry      replay failed or expired notifications, by id or filter (--dry-run to count)
+  cancel     cancel scheduled, queued or retrying notifications, by id or filter
+
+environment: PULSE_URL and PULSE_TOKEN (send, get, list, retry, cancel); PULSE_DATABASE_URL
+(migrate, inspect, dev); PULSE_REDIS_URL and PULSE_REDIS_PREFIX (inspect, dev).
+exit codes: 0 done, 1 error, 2 usage, 3 nothing matched (list, retry, cancel).
 
 Run 'pulse <command> -h' for a command's arguments, flags and environment variables.
 `
@@ -38,13 +46,12 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := signals.NewContext()
-	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // -h: the help is printed, and asking for it is no failure
-		}
+	err := run(ctx, os.Args[1], os.Args[2:])
+	code := exitCode(err)
+	if err != nil && code != exitOK && err != errNothingMatched {
 		fmt.Fprintln(os.Stderr, "pulse:", err)
-		os.Exit(1)
 	}
+	os.Exit(code)
 }
 
 func run(ctx context.Context, command string, args []string) error {
@@ -59,10 +66,14 @@ func run(ctx context.Context, command string, args []string) error {
 		return get(ctx, args)
 	case "inspect":
 		return inspect(ctx, args)
+	case "list":
+		return listCmd(ctx, args, os.Stdout, os.Stderr)
+	case "retry", "cancel":
+		return bulkCmd(ctx, command, args, os.Stdout, os.Stderr, stdoutIsTerminal())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q\n\n%s", command, usage)
+		return usageError("unknown command %q\n\n%s", command, usage)
 	}
 }

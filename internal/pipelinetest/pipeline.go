@@ -30,6 +30,7 @@ var commands = map[string]string{
 	"deliver-low":   "./functions/deliver-low",
 	"stream-source": "./cmd/stream-source",
 	"cron":          "./functions/cron",
+	"pulse":         "./cmd/pulse",
 }
 
 var (
@@ -158,6 +159,15 @@ func Start(t testing.TB, opts Options) *Pipeline {
 // IngestURL is the base URL of the ingest function.
 func (p *Pipeline) IngestURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d", p.procs["ingest"].Port)
+}
+
+// Command returns the pipeline's build of a command (such as "pulse"), run with args against
+// the pipeline's ingest (PULSE_URL) and datastores.
+func (p *Pipeline) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(p.bin, name), args...)
+	cmd.Env = append(os.Environ(), "PULSE_URL="+p.IngestURL(), "PULSE_DATABASE_URL="+p.opts.DatabaseURL,
+		"PULSE_REDIS_URL="+p.opts.RedisURL, "PULSE_REDIS_PREFIX="+p.opts.Prefix)
+	return cmd
 }
 
 // ReceiverURL is the URL webhooks should be sent to.

@@ -25,7 +25,8 @@ import (
 const ReplySource = "/pulse/ingest"
 
 // Handler serves ingest's HTTP API: CloudEvents on POST /, the status API under
-// /v1/notifications.
+// /v1/notifications, and the operator's list, replay (POST /v1/notifications:retry) and cancel
+// by filter (POST /v1/notifications:cancel).
 type Handler struct {
 	cfg       config.Ingest
 	store     *store.Store
@@ -40,7 +41,9 @@ func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger
 	h := &Handler{cfg: cfg, store: st, committer: committer, logger: logger, now: st.Now, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /{$}", h.receive)
 	h.mux.HandleFunc("GET /v1/notifications/{id}", h.show)
-	h.mux.HandleFunc("GET /v1/notifications", h.show)
+	h.mux.HandleFunc("GET /v1/notifications", h.list)
+	h.mux.HandleFunc("POST /v1/notifications:retry", h.retry)
+	h.mux.HandleFunc("POST /v1/notifications:cancel", h.cancelMatching)
 	h.mux.HandleFunc("DELETE /v1/notifications/{id}", h.cancelHTTP)
 	h.mux.HandleFunc("DELETE /v1/notifications", h.cancelHTTP)
 	if cfg.Auth == "none" {
