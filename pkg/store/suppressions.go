@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 // ErrSuppressionNotFound means no suppression matches the channel and address.
@@ -96,7 +98,7 @@ func (s *Store) Suppress(ctx context.Context, sup Suppression) error {
 	if sup.NotificationID != "" {
 		uid, err := uuid.Parse(sup.NotificationID)
 		if err != nil {
-			return fmt.Errorf("suppress %s address: notification id: %w", sup.Channel, ErrNotFound)
+			return fmt.Errorf("suppress %s address: notification id: %w", sup.Channel, notification.ErrNotFound)
 		}
 		id = pgtype.UUID{Bytes: uid, Valid: true}
 	}
@@ -127,11 +129,11 @@ func (s *Store) Unsuppress(ctx context.Context, addr Address) error {
 // accounts were all at their rate limit): it goes back to retrying, due at now+wait, with the
 // attempt uncounted, and cron's release job queues it again. Like every transition it is one
 // conditional UPDATE: it moves the notification only while it is still sending under the
-// claim whose attempts count is attempt, and returns ErrLeaseLost otherwise.
+// claim whose attempts count is attempt, and returns notification.ErrLeaseLost otherwise.
 func (s *Store) PutBack(ctx context.Context, id string, attempt int, wait time.Duration) error {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return fmt.Errorf("put back notification %s: %w", id, ErrNotFound)
+		return fmt.Errorf("put back notification %s: %w", id, notification.ErrNotFound)
 	}
 	now := s.now()
 	tag, err := s.pool.Exec(ctx, `
@@ -142,7 +144,7 @@ func (s *Store) PutBack(ctx context.Context, id string, attempt int, wait time.D
 		return fmt.Errorf("put back notification %s: %w", id, unavailable(err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("put back notification %s: %w", id, ErrLeaseLost)
+		return fmt.Errorf("put back notification %s: %w", id, notification.ErrLeaseLost)
 	}
 	return nil
 }

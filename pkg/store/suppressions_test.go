@@ -81,7 +81,7 @@ func TestPutBackUndoesTheClaim(t *testing.T) {
 	require.Equal(t, notification.Retrying, got.Status)
 	require.Equal(t, 0, got.Attempts, "a put-back send is not an attempt")
 	require.Equal(t, b.now.Add(300*time.Millisecond), got.NextAttemptAt.UTC())
-	require.True(t, errors.Is(b.store.PutBack(ctx, id, n.Attempts, time.Second), store.ErrLeaseLost), "a second put back moves nothing")
+	require.True(t, errors.Is(b.store.PutBack(ctx, id, n.Attempts, time.Second), notification.ErrLeaseLost), "a second put back moves nothing")
 
 	// Cron's release queues it again once due, and the next claim is attempt 1 again.
 	b.now = b.now.Add(time.Second)
