@@ -6,6 +6,7 @@
 //	pulse send [flags]         ask ingest for a notification
 //	pulse get ID               show a notification, its state and its attempts
 //	pulse inspect              show streams, consumer groups, dead letters and states
+//	pulse suppressions list|remove  list or remove recipients Pulse no longer sends to
 package main
 
 import (
@@ -25,6 +26,8 @@ commands:
   send       ask ingest for a notification (pulse send -h for flags)
   get ID     show a notification, its state and its delivery attempts
   inspect    show streams, consumer groups, dead letters and notifications by state
+  suppressions list|remove
+             list or remove suppressed recipients (addresses a provider called undeliverable)
 
 Run 'pulse <command> -h' for a command's flags.
 `
@@ -53,6 +56,8 @@ func run(ctx context.Context, command string, args []string) error {
 		return get(ctx, args)
 	case "inspect":
 		return inspect(ctx, args)
+	case "suppressions":
+		return suppressions(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

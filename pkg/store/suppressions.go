@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,9 +11,6 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
-
-// ErrSuppressionNotFound means no suppression matches the channel and address.
-var ErrSuppressionNotFound = errors.New("suppression not found")
 
 // Address is a recipient of one channel: an email address, phone number, device token or URL.
 type Address struct {
@@ -113,14 +109,14 @@ func (s *Store) Suppress(ctx context.Context, sup Suppression) error {
 }
 
 // Unsuppress removes the suppression of addr, so notifications to it are sent again. It
-// returns ErrSuppressionNotFound when there is none.
+// returns notification.ErrSuppressionNotFound when there is none.
 func (s *Store) Unsuppress(ctx context.Context, addr Address) error {
 	tag, err := s.pool.Exec(ctx, `delete from suppressions where channel = $1 and address = $2`, addr.Channel, addr.Address)
 	if err != nil {
 		return fmt.Errorf("remove %s suppression: %w", addr.Channel, unavailable(err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("remove %s suppression: %w", addr.Channel, ErrSuppressionNotFound)
+		return fmt.Errorf("remove %s suppression: %w", addr.Channel, notification.ErrSuppressionNotFound)
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func TestRecordSuppressesAndNamesTheAccount(t *testing.T) {
 	require.Empty(t, list)
 
 	require.NoError(t, b.store.Unsuppress(ctx, addr))
-	require.ErrorIs(t, b.store.Unsuppress(ctx, addr), store.ErrSuppressionNotFound)
+	require.ErrorIs(t, b.store.Unsuppress(ctx, addr), notification.ErrSuppressionNotFound)
 	got, err = b.store.Suppressed(ctx, []store.Address{addr})
 	require.NoError(t, err)
 	require.Empty(t, got)
