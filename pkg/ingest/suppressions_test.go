@@ -123,4 +123,3 @@ func TestSuppressionsAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, left, 1, "only the removed suppression is gone")
 }
-
