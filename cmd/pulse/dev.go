@@ -59,6 +59,10 @@ func dev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if _, set := os.LookupEnv("PULSE_CHANNELS"); !set {
+		// One process, one environment: ingest accepts what deliver has accounts for.
+		ingestCfg.Channels = deliverCfg.Channels()
+	}
 	logFor := func(function string) *slog.Logger { return observe.NewLogger(os.Stderr, ingestCfg.Level, function) }
 
 	g, ctx := errgroup.WithContext(ctx)
