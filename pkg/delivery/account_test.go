@@ -243,7 +243,8 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	b := setupAccounts(t)
 	primary, backup := newPeer(t), newPeer(t)
 	primary.status.Store(503)
-	const cooldown = 300 * time.Millisecond
+	// Long enough that the sends below all happen while the breaker is open, on a busy machine.
+	const cooldown = 2 * time.Second
 	d, providers := b.deliverer(t, "primary=test://?target="+url.QueryEscape(primary.URL)+
 		",backup=test://?target="+url.QueryEscape(backup.URL), func(c *config.Deliver) {
 		c.BreakerThreshold, c.BreakerCooldown = 3, cooldown
@@ -275,7 +276,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	// After the cooldown one trial send goes to the primary; its success closes the breaker.
 	primary.status.Store(200)
 	require.Eventually(t, func() bool { return failover.BreakerState("primary") == "half-open" },
-		10*cooldown, cooldown/10)
+		5*cooldown, cooldown/20)
 	last := b.email(t, 1, "ada@example.com")[0]
 	require.NoError(t, d.Deliver(ctx, last))
 	require.Equal(t, "primary", b.attempts(t, last)[0].Account)

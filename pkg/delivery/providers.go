@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/account"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/email"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
@@ -21,21 +22,22 @@ import (
 var webhookAccount = &url.URL{Scheme: "webhook"}
 
 // NewRegistry returns the registry of every provider the deliver functions know, keyed by
-// channel and account URL scheme. Each channel package registers here:
-//
-//	reg.Register(notification.Email, "smtp", func(name string, u *url.URL) (channel.Provider, error) {
-//		cfg, err := email.ParseURL(u.String())
-//		if err != nil {
-//			return nil, err
-//		}
-//		return email.New(cfg)
-//	})
+// channel and account URL scheme. Each channel package registers here, as email does.
 func NewRegistry(cfg config.Deliver) *account.Registry {
 	reg := account.NewRegistry()
 	reg.Register(notification.Webhook, webhookAccount.Scheme, func(string, *url.URL) (channel.Provider, error) {
 		return channel.NewWebhook(channel.WebhookConfig{Secret: cfg.WebhookSecret, Timeout: cfg.SendTimeout,
 			AllowPrivate: cfg.AllowPrivateWebhooks})
 	})
+	smtp := func(_ string, u *url.URL) (channel.Provider, error) {
+		c, err := email.ParseURL(u.String())
+		if err != nil {
+			return nil, err
+		}
+		return email.New(c)
+	}
+	reg.Register(notification.Email, "smtp", smtp)
+	reg.Register(notification.Email, "smtps", smtp)
 	return reg
 }
 

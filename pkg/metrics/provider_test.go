@@ -9,7 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pulse-knative/pulse/pkg/observe"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 )
 
 func TestProviderMetrics(t *testing.T) {
@@ -43,7 +43,7 @@ func TestProviderMetrics(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("provider metrics (-want +got):\n%s", diff)
 	}
-	stale, err := b.redis.HExists(ctx, b.keys.Breakers(), observe.BreakerField("sms", "main", "pod-gone")).Result()
+	stale, err := b.redis.HExists(ctx, b.keys.Breakers(), recorder.BreakerField("sms", "main", "pod-gone")).Result()
 	require.NoError(t, err)
 	require.False(t, stale, "a stale report is deleted")
 }
