@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pulse-knative/pulse/internal/capture"
@@ -89,11 +90,20 @@ func dev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if _, set := os.LookupEnv("PULSE_CHANNELS"); !set {
+		// One process, one environment: ingest accepts what deliver has accounts for.
+		ingestCfg.Channels = deliverCfg.Channels()
+	}
 	// Settings the functions would only refuse once started, each after waiting for the
 	// database: refuse them now, before anything runs.
-	if _, err := delivery.Providers(deliverCfg); err != nil {
+	// A client that never dials: the check builds each provider without sending.
+	preflightRedis := redis.NewClient(&redis.Options{})
+	providers, err := delivery.Providers(deliverCfg, delivery.ProviderDeps{Redis: preflightRedis})
+	preflightRedis.Close()
+	if err != nil {
 		return err
 	}
+	_ = delivery.CloseProviders(providers)
 	if _, err := devping.LoadPingSources(devCfg.Manifests); err != nil {
 		return fmt.Errorf("PULSE_DEV_MANIFESTS=%s: %w", devCfg.Manifests, err)
 	}

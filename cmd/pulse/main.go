@@ -9,6 +9,7 @@
 //	pulse list [filters]       list notifications by status, channel, priority, source, time, error
 //	pulse retry ID…|filters    replay failed or expired notifications
 //	pulse cancel ID…|filters   cancel scheduled, queued or retrying notifications
+//	pulse suppressions list|remove  list or remove recipients Pulse no longer sends to
 package main
 
 import (
@@ -32,8 +33,10 @@ commands:
   list       list notifications by status, channel, priority, source, time or error
   retry      replay failed or expired notifications, by id or filter (--dry-run to count)
   cancel     cancel scheduled, queued or retrying notifications, by id or filter
+  suppressions list|remove
+             list or remove suppressed recipients (addresses a provider called undeliverable)
 
-environment: PULSE_URL and PULSE_TOKEN (send, get, list, retry, cancel); PULSE_DATABASE_URL
+environment: PULSE_URL and PULSE_TOKEN (send, get, list, retry, cancel, suppressions); PULSE_DATABASE_URL
 (migrate, inspect, dev); PULSE_REDIS_URL and PULSE_REDIS_PREFIX (inspect, dev).
 exit codes: 0 done, 1 error, 2 usage, 3 nothing matched (list, retry, cancel).
 
@@ -70,6 +73,8 @@ func run(ctx context.Context, command string, args []string) error {
 		return listCmd(ctx, args, os.Stdout, os.Stderr)
 	case "retry", "cancel":
 		return bulkCmd(ctx, command, args, os.Stdout, os.Stderr, stdoutIsTerminal())
+	case "suppressions":
+		return suppressions(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -31,7 +31,7 @@ func (c Checker) Check(s *Set) []Problem {
 	var out []Problem
 	for _, check := range []func(*Set) []Problem{
 		c.Knative, c.Security, c.Env, c.References, c.Visibility, c.Scaling, c.Timeouts,
-		c.Connections, c.Shared, c.Schedules, c.Alternatives, c.Datastores,
+		c.Connections, c.Shared, c.Schedules, c.Alternatives, c.Datastores, c.Channels,
 	} {
 		out = append(out, check(s)...)
 	}

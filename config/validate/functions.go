@@ -61,6 +61,9 @@ var SecretVars = map[string]bool{
 	"PULSE_REDIS_URL":      true,
 	"PULSE_INGEST_TOKENS":  true,
 	"PULSE_WEBHOOK_SECRET": true,
+	"PULSE_EMAIL_ACCOUNTS": true,
+	"PULSE_SMS_ACCOUNTS":   true,
+	"PULSE_PUSH_ACCOUNTS":  true,
 }
 
 // Injected are the variables the platform sets, by the kind of object that runs the

@@ -173,6 +173,7 @@ func TestManifests(t *testing.T) {
 		"schedules":    b.checker.Schedules,
 		"alternatives": b.checker.Alternatives,
 		"datastores":   b.checker.Datastores,
+		"channels":     b.checker.Channels,
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, p := range check(b.set) {
@@ -231,9 +232,13 @@ func TestFunctionConfig(t *testing.T) {
 
 // testSecrets are well-formed values of the variables that come from Secrets.
 var testSecrets = map[string]string{
-	"PULSE_DATABASE_URL":   "postgres://pulse:secret@postgres.pulse.svc.cluster.local:5432/pulse?sslmode=disable",
-	"PULSE_REDIS_URL":      "redis://:secret@redis.pulse.svc.cluster.local:6379/0",
-	"PULSE_INGEST_TOKENS":  "0123456789abcdef=https://shop.example.com/",
+	"PULSE_DATABASE_URL":  "postgres://pulse:secret@postgres.pulse.svc.cluster.local:5432/pulse?sslmode=disable",
+	"PULSE_REDIS_URL":     "redis://:secret@redis.pulse.svc.cluster.local:6379/0",
+	"PULSE_INGEST_TOKENS": "0123456789abcdef=https://shop.example.com/",
+	// Empty, as in the Secret template: the channel is off.
+	"PULSE_EMAIL_ACCOUNTS": "",
+	"PULSE_SMS_ACCOUNTS":   "",
+	"PULSE_PUSH_ACCOUNTS":  "",
 	"PULSE_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
 
@@ -327,6 +332,25 @@ func TestCheckerCatchesDrift(t *testing.T) {
 				c.Env = append(c.Env, corev1.EnvVar{Name: "PULSE_SEND_TIMEOUT", Value: "5s"})
 			},
 			want: "PULSE_SEND_TIMEOUT (from value) is not a variable of config.Ingest",
+		},
+		"ingest accepts a channel deliver has no accounts for": {
+			mutate: func(t *testing.T, s *validate.Set) {
+				doc(t, s, "ConfigMap", "pulse-ingest").Object.(*corev1.ConfigMap).Data["PULSE_CHANNELS"] = "webhook,sms"
+				c := container(t, s, "deliver-high")
+				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PULSE_SMS_ACCOUNTS" })
+			},
+			want: "PULSE_CHANNELS accepts sms, but",
+		},
+		"deliver has accounts ingest refuses": {
+			mutate: func(t *testing.T, s *validate.Set) {
+				c := container(t, s, "deliver-low")
+				for i, e := range c.Env {
+					if e.Name == "PULSE_PUSH_ACCOUNTS" {
+						c.Env[i] = corev1.EnvVar{Name: e.Name, Value: "main=fcm://?project=p"}
+					}
+				}
+			},
+			want: "configures push accounts (PULSE_PUSH_ACCOUNTS), but PULSE_CHANNELS does not accept push",
 		},
 		"ConfigMap key pkg/config does not have": {
 			mutate: func(t *testing.T, s *validate.Set) {

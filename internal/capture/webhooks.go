@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,8 @@ type Webhooks struct {
 	received chan struct{}
 }
 
-// NewWebhooks returns a receiver that verifies signatures made with secret and, when out is
+// NewWebhooks returns a receiver that verifies signatures made with secret (with each of
+// several separated by spaces or commas) and, when out is
 // not nil, prints one line per delivery to it.
 func NewWebhooks(secret string, out io.Writer) *Webhooks {
 	return &Webhooks{secret: secret, out: out, counts: map[string]int{}, received: make(chan struct{}, 1)}
@@ -56,7 +58,7 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := r.Header.Get(channel.HeaderWebhookID)
-	if err := channel.VerifyWebhook(w.secret, r.Header, body, time.Now(), 0); err != nil {
+	if err := w.verify(r.Header, body); err != nil {
 		w.mu.Lock()
 		w.invalid++
 		w.mu.Unlock()
@@ -87,6 +89,17 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w.out, "webhook received: %s %s signature ok, %d bytes, data=%s\n", r.URL.Path, id, len(body), payload.Data)
 	}
 	rw.WriteHeader(http.StatusOK)
+}
+
+// verify checks the webhook against every configured secret: during a rotation each one
+// signs, and each must verify.
+func (w *Webhooks) verify(header http.Header, body []byte) error {
+	for _, secret := range strings.FieldsFunc(w.secret, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if err := channel.VerifyWebhook(secret, header, body, time.Now(), 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted delivery.

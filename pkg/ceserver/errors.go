@@ -39,7 +39,7 @@ func Status(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, notification.ErrNotFound):
+	case errors.Is(err, notification.ErrNotFound), errors.Is(err, notification.ErrSuppressionNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, notification.ErrNotCancellable):
 		return http.StatusConflict

@@ -62,6 +62,27 @@ func parseWebhookSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
+// parseWebhookSecrets returns the HMAC keys of one or more "whsec_" secrets separated by
+// spaces or commas. Its errors name a bad secret by position, never by value.
+func parseWebhookSecrets(secrets string) ([][]byte, error) {
+	fields := strings.FieldsFunc(secrets, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("parse webhook secret: %w: it is empty", ErrWebhookSecret)
+	}
+	keys := make([][]byte, len(fields))
+	for i, secret := range fields {
+		key, err := parseWebhookSecret(secret)
+		if err != nil {
+			if len(fields) > 1 {
+				return nil, fmt.Errorf("secret %d of %d: %w", i+1, len(fields), err)
+			}
+			return nil, err
+		}
+		keys[i] = key
+	}
+	return keys, nil
+}
+
 // webhookMAC is the HMAC-SHA256 of "id.timestamp.body", the content Standard Webhooks signs.
 func webhookMAC(key []byte, id string, unix int64, body []byte) []byte {
 	mac := hmac.New(sha256.New, key)
@@ -76,6 +97,19 @@ func webhookMAC(key []byte, id string, unix int64, body []byte) []byte {
 // webhookSignature is the webhook-signature header value for one key: "v1,<base64 MAC>".
 func webhookSignature(key []byte, id string, unix int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(webhookMAC(key, id, unix, body))
+}
+
+// webhookSignatures is the webhook-signature header value for several keys: their
+// signatures separated by spaces, as Standard Webhooks carries them.
+func webhookSignatures(keys [][]byte, id string, unix int64, body []byte) string {
+	if len(keys) == 1 {
+		return webhookSignature(keys[0], id, unix, body)
+	}
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		sigs[i] = webhookSignature(key, id, unix, body)
+	}
+	return strings.Join(sigs, " ")
 }
 
 // SignWebhook returns the webhook-signature header value ("v1,<base64 HMAC-SHA256>") of a

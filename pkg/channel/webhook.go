@@ -34,7 +34,9 @@ const (
 // WebhookConfig configures the webhook provider.
 type WebhookConfig struct {
 	// Secret signs every webhook: "whsec_" followed by a base64 key of at least 24 bytes
-	// (Standard Webhooks).
+	// (Standard Webhooks). Several secrets separated by spaces or commas each sign, and
+	// webhook-signature carries one "v1,<sig>" per secret in the order given, so receivers
+	// can move to a new secret before the old one is removed.
 	Secret string
 	// Timeout bounds one request, from dialling to reading the answer; zero means 10s.
 	Timeout time.Duration
@@ -53,7 +55,7 @@ type WebhookConfig struct {
 // Webhook is the webhook provider: it POSTs a signed JSON payload to the message's URL. It
 // keeps connections alive across sends and is safe for concurrent use.
 type Webhook struct {
-	key       []byte
+	keys      [][]byte
 	timeout   time.Duration
 	now       func() time.Time
 	userAgent string
@@ -64,12 +66,12 @@ type Webhook struct {
 // NewWebhook returns a webhook provider. It fails when the secret is malformed; the error
 // never quotes the secret.
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
-	key, err := parseWebhookSecret(cfg.Secret)
+	keys, err := parseWebhookSecrets(cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("new webhook provider: %w", err)
 	}
 	w := &Webhook{
-		key:       key,
+		keys:      keys,
 		timeout:   cfg.Timeout,
 		now:       cfg.Now,
 		userAgent: cfg.UserAgent,
@@ -161,7 +163,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) Result {
 	req.Header.Set("User-Agent", w.userAgent)
 	req.Header.Set(HeaderWebhookID, m.NotificationID)
 	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(sentAt.Unix(), 10))
-	req.Header.Set(HeaderWebhookSignature, webhookSignature(w.key, m.NotificationID, sentAt.Unix(), body))
+	req.Header.Set(HeaderWebhookSignature, webhookSignatures(w.keys, m.NotificationID, sentAt.Unix(), body))
 
 	resp, err := w.client.Do(req)
 	if err != nil {

@@ -447,3 +447,28 @@ func TestWebhookRejectsUnusableMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookSignsWithEverySecret: during a rotation both the old and the new secret sign,
+// and a receiver holding either verifies the webhook.
+func TestWebhookSignsWithEverySecret(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	newSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("the-new-signing-key-0123456789"))
+	srv, got, _ := receiver(t, answer(http.StatusOK, nil))
+	w := b.webhook(t, channel.WebhookConfig{Secret: b.secret + " " + newSecret}, false)
+	res := w.Send(context.Background(), channel.Message{NotificationID: "n-1", To: srv.URL, Body: "hi"})
+	require.Equal(t, channel.Delivered, res.Outcome, res.Err)
+	r := <-got
+	sigs := strings.Split(r.header.Get("webhook-signature"), " ")
+	require.Len(t, sigs, 2)
+	for _, secret := range []string{b.secret, newSecret} {
+		verifyStandardWebhook(t, secret, r.header, r.body)
+		require.NoError(t, channel.VerifyWebhook(secret, r.header, r.body, b.now, 0))
+	}
+
+	// A bad second secret is named by position, never quoted.
+	_, err := channel.NewWebhook(channel.WebhookConfig{Secret: b.secret + ",whsec_not-base64!"})
+	require.ErrorIs(t, err, channel.ErrWebhookSecret)
+	require.ErrorContains(t, err, "secret 2 of 2")
+	require.NotContains(t, err.Error(), "not-base64")
+}

@@ -111,6 +111,11 @@ type Ingest struct {
 	// transaction starts beside another only when a quarter of PULSE_INGEST_COMMIT_BATCH waits.
 	// Two keep batch ingest as fast as four, with less memory held (bench/REPORT.md).
 	Committers int `envconfig:"PULSE_INGEST_COMMITTERS" default:"2"`
+	// Channels are the channels ingest accepts notifications for, comma separated; any other
+	// gets 400 naming data.channel. List webhook plus every channel whose accounts the
+	// deliver functions have (PULSE_EMAIL_ACCOUNTS, PULSE_SMS_ACCOUNTS, PULSE_PUSH_ACCOUNTS);
+	// config/validate checks the manifests keep the two in step.
+	Channels Channels `envconfig:"PULSE_CHANNELS" default:"webhook"`
 }
 
 // Deliver configures functions/deliver-high and functions/deliver-low.
@@ -126,8 +131,29 @@ type Deliver struct {
 	SendTimeout time.Duration `envconfig:"PULSE_SEND_TIMEOUT" default:"10s"`
 	// Lease is how long a claimed notification stays "sending" before cron hands it back.
 	Lease time.Duration `envconfig:"PULSE_LEASE" default:"60s"`
-	// WebhookSecret signs webhooks (Standard Webhooks, "whsec_" followed by base64).
+	// WebhookSecret signs webhooks (Standard Webhooks, "whsec_" followed by base64). Several
+	// secrets separated by spaces or commas each sign every webhook, so a secret can be
+	// rotated without a window in which receivers reject webhooks (docs/channels/webhook.md).
 	WebhookSecret string `envconfig:"PULSE_WEBHOOK_SECRET" required:"true" secret:"true"`
+	// EmailAccounts are the SMTP accounts email is sent through, in order of preference:
+	// "name=smtp://user:pass@host:587?from=...&rate=100/s", comma or newline separated.
+	// Read from a Kubernetes Secret. Empty: email notifications fail.
+	EmailAccounts Accounts `envconfig:"PULSE_EMAIL_ACCOUNTS" secret:"true"`
+	// SMSAccounts are the SMS accounts ("name=twilio://SID:TOKEN@api.twilio.com?from=..."),
+	// as EmailAccounts. Read from a Kubernetes Secret. Empty: SMS notifications fail.
+	SMSAccounts Accounts `envconfig:"PULSE_SMS_ACCOUNTS" secret:"true"`
+	// PushAccounts are the push accounts ("name=fcm://?credentials_file=...&project=..."),
+	// as EmailAccounts. Read from a Kubernetes Secret. Empty: push notifications fail.
+	PushAccounts Accounts `envconfig:"PULSE_PUSH_ACCOUNTS" secret:"true"`
+	// BreakerThreshold is how many transient failures in a row open an account's circuit
+	// breaker (per pod); while it is open, sends go to the channel's next account.
+	BreakerThreshold uint32 `envconfig:"PULSE_BREAKER_THRESHOLD" default:"5"`
+	// BreakerCooldown is how long an open breaker stays open before one trial send may
+	// close it again.
+	BreakerCooldown time.Duration `envconfig:"PULSE_BREAKER_COOLDOWN" default:"30s"`
+	// RateLimitWait is the longest a send waits in the pod for its account's rate limit
+	// before the notification is put back to be sent shortly (not counted as an attempt).
+	RateLimitWait time.Duration `envconfig:"PULSE_RATE_LIMIT_WAIT" default:"2s"`
 	// Batch bounds how many claims, or how many outcomes, one PostgreSQL statement carries;
 	// concurrent deliveries share statements up to this size.
 	Batch int `envconfig:"PULSE_DELIVER_BATCH" default:"256"`
@@ -139,6 +165,34 @@ type Deliver struct {
 	// special-purpose addresses, and this host's own; cloud metadata addresses stay refused.
 	// For local runs and tests (docs/security.md).
 	AllowPrivateWebhooks bool `envconfig:"PULSE_WEBHOOK_ALLOW_PRIVATE" default:"false"`
+}
+
+// WebhookSecrets splits WebhookSecret into its secrets.
+func (c Deliver) WebhookSecrets() []string {
+	return strings.FieldsFunc(c.WebhookSecret, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
+}
+
+// ChannelAccounts returns the accounts of each channel that has any, keyed by channel name.
+func (c Deliver) ChannelAccounts() map[string]Accounts {
+	out := map[string]Accounts{}
+	for name, accounts := range map[string]Accounts{"email": c.EmailAccounts, "sms": c.SMSAccounts, "push": c.PushAccounts} {
+		if len(accounts) > 0 {
+			out[name] = accounts
+		}
+	}
+	return out
+}
+
+// Channels lists the channels these deliver functions can send: webhook, and each channel
+// that has accounts. It is what ingest's PULSE_CHANNELS should say.
+func (c Deliver) Channels() Channels {
+	out := Channels{}
+	for _, name := range knownChannels {
+		if _, ok := c.ChannelAccounts()[name]; ok || name == "webhook" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // StreamSource configures cmd/stream-source, which feeds one priority's stream to its sink.
@@ -193,6 +247,9 @@ func (c *Ingest) validate() error {
 	default:
 		return fmt.Errorf("PULSE_INGEST_AUTH=%q: want token or none", c.Auth)
 	}
+	if len(c.Channels) == 0 {
+		return fmt.Errorf("PULSE_CHANNELS is empty: list the channels ingest accepts, such as webhook,email")
+	}
 	if c.MaxBatch < 1 || c.CommitBatch < 1 || c.Committers < 1 {
 		return fmt.Errorf("PULSE_INGEST_MAX_BATCH, PULSE_INGEST_COMMIT_BATCH and PULSE_INGEST_COMMITTERS must be positive")
 	}
@@ -200,8 +257,20 @@ func (c *Ingest) validate() error {
 }
 
 func (c *Deliver) validate() error {
-	if !strings.HasPrefix(c.WebhookSecret, "whsec_") {
-		return fmt.Errorf("PULSE_WEBHOOK_SECRET must start with whsec_")
+	secrets := c.WebhookSecrets()
+	if len(secrets) == 0 {
+		return fmt.Errorf("PULSE_WEBHOOK_SECRET is empty")
+	}
+	for i, s := range secrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			return fmt.Errorf("PULSE_WEBHOOK_SECRET: secret %d of %d does not start with whsec_", i+1, len(secrets))
+		}
+	}
+	if c.BreakerThreshold < 1 || c.BreakerCooldown <= 0 {
+		return fmt.Errorf("PULSE_BREAKER_THRESHOLD and PULSE_BREAKER_COOLDOWN must be positive")
+	}
+	if c.RateLimitWait < 0 || c.RateLimitWait >= c.SendTimeout {
+		return fmt.Errorf("PULSE_RATE_LIMIT_WAIT (%s) must be at least 0 and shorter than PULSE_SEND_TIMEOUT (%s)", c.RateLimitWait, c.SendTimeout)
 	}
 	if c.SendTimeout <= 0 || c.SendTimeout >= c.Lease {
 		return fmt.Errorf("PULSE_SEND_TIMEOUT (%s) must be positive and shorter than PULSE_LEASE (%s)", c.SendTimeout, c.Lease)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulse-knative/pulse/pkg/account"
 	"github.com/pulse-knative/pulse/pkg/batch"
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
@@ -22,7 +23,7 @@ import (
 // claim and record statements (group commit), so each costs a fraction of a commit.
 type Deliverer struct {
 	store   *store.Store
-	claims  *batch.Batcher[string, store.Claimed]
+	claims  *batch.Batcher[string, claim]
 	records *batch.Batcher[store.Attempt, error]
 	// observations shares Redis round trips for the metrics of concurrent deliveries.
 	observations *batch.Batcher[recorder.Observation, struct{}]
@@ -87,8 +88,8 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	}
 	size, workers := cmp.Or(cfg.Batch, 256), cmp.Or(cfg.Committers, 1)
 	lease := cfg.Lease
-	d.claims = batch.New(context.Background(), func(ctx context.Context, ids []string) ([]store.Claimed, error) {
-		return d.store.ClaimMany(ctx, ids, lease)
+	d.claims = batch.New(context.Background(), func(ctx context.Context, ids []string) ([]claim, error) {
+		return d.claimMany(ctx, ids, lease)
 	}, size, workers)
 	d.records = batch.New(context.Background(), d.store.RecordMany, size, workers)
 	d.claims.Start()
@@ -100,6 +101,48 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 		d.observations.Start()
 	}
 	return d
+}
+
+// claim is a claimed notification and, when its recipient is suppressed, the suppression.
+type claim struct {
+	store.Claimed
+	suppressed *store.Suppression
+}
+
+// claimMany claims a batch of notifications and looks their recipients up in the
+// suppressions, one query for the batch. Webhook receivers are never suppressed (a failing
+// URL is the receiver's trouble, not a missing recipient), so a batch of webhooks costs no
+// lookup.
+func (d *Deliverer) claimMany(ctx context.Context, ids []string, lease time.Duration) ([]claim, error) {
+	claimed, err := d.store.ClaimMany(ctx, ids, lease)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]claim, len(claimed))
+	var addrs []store.Address
+	for i, c := range claimed {
+		out[i].Claimed = c
+		if c.Err == nil && c.Notification.Channel != notification.Webhook {
+			addrs = append(addrs, store.Address{Channel: string(c.Notification.Channel), Address: c.Notification.To})
+		}
+	}
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	suppressed, err := d.store.Suppressed(ctx, addrs)
+	if err != nil {
+		// The claims hold: their leases run out and cron hands them back.
+		return nil, err
+	}
+	for i, c := range out {
+		if c.Err != nil {
+			continue
+		}
+		if sup, ok := suppressed[store.Address{Channel: string(c.Notification.Channel), Address: c.Notification.To}]; ok {
+			out[i].suppressed = &sup
+		}
+	}
+	return out, nil
 }
 
 // Close waits for the deliveries under way to finish, each bounded by the send timeout and
@@ -150,9 +193,10 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	// The logger is built only when a line is written: most deliveries write none above debug.
 	logger := func() *slog.Logger { return d.logger.With("notification_id", id) }
 	var n notification.Notification
+	var suppressed *store.Suppression
 	claimed, err := d.claims.Do(ctx, id)
 	if err == nil {
-		n, err = claimed[0].Notification, claimed[0].Err
+		n, err, suppressed = claimed[0].Notification, claimed[0].Err, claimed[0].suppressed
 	}
 	switch {
 	case errors.Is(err, notification.ErrNotClaimable), errors.Is(err, notification.ErrNotFound):
@@ -166,12 +210,20 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	// finishes (bounded by sendTimeout) and its outcome is recorded.
 	ctx = context.WithoutCancel(ctx)
 	started := d.now()
-	res := d.send(ctx, n)
+	var res channel.Result
+	if suppressed != nil {
+		res = suppressedResult(*suppressed)
+	} else {
+		res = d.send(ctx, n)
+	}
 	took := d.now().Sub(started)
-	a := d.decide(n, res)
-	a.StartedAt, a.Duration = started, took
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if errors.Is(res.Err, account.ErrThrottled) {
+		return d.putBack(rctx, n, res, logger)
+	}
+	a := d.decide(n, res)
+	a.StartedAt, a.Duration = started, took
 	recorded, err := d.records.Do(rctx, a)
 	if err == nil {
 		err = recorded[0]
@@ -192,7 +244,8 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	}
 	if d.logger.Enabled(ctx, level) {
 		logger().Log(ctx, level, "delivery attempt", "channel", n.Channel, "attempt", n.Attempts, "outcome", a.Outcome,
-			"status", a.Status, "status_code", a.StatusCode, "duration_ms", took.Milliseconds())
+			"status", a.Status, "status_code", a.StatusCode, "account", a.Account, "error_code", a.ErrorCode,
+			"duration_ms", took.Milliseconds())
 	}
 	if d.observations != nil {
 		latency := d.now().Sub(n.CreatedAt)
@@ -208,6 +261,37 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	return nil
 }
 
+// SuppressedReason starts the error of a notification that failed because its recipient is
+// suppressed.
+const SuppressedReason = "suppressed"
+
+// suppressedResult is the outcome of a notification to a suppressed recipient: failed,
+// without a send.
+func suppressedResult(sup store.Suppression) channel.Result {
+	return channel.Result{Outcome: channel.Permanent, ErrorCode: sup.ErrorCode,
+		Err: fmt.Errorf("%s: the %s recipient is suppressed since %s (%s); remove the suppression to send to it again",
+			SuppressedReason, sup.Channel, sup.CreatedAt.UTC().Format(time.RFC3339), sup.Reason)}
+}
+
+// putBack returns a notification whose send every account's rate limit held back to
+// retrying, due when the soonest limit frees up; no attempt is counted or recorded.
+func (d *Deliverer) putBack(ctx context.Context, n notification.Notification, res channel.Result, logger func() *slog.Logger) error {
+	err := d.store.PutBack(ctx, n.ID, n.Attempts, max(res.RetryAfter, minPutBack))
+	if errors.Is(err, notification.ErrLeaseLost) {
+		logger().Warn("claim lost before a throttled notification was put back")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger().Debug("throttled: put back", "channel", n.Channel, "retry_in_ms", res.RetryAfter.Milliseconds())
+	return nil
+}
+
+// minPutBack is the shortest delay of a put-back notification, so a limit that frees up at
+// once does not make it spin.
+const minPutBack = 100 * time.Millisecond
+
 func (d *Deliverer) send(ctx context.Context, n notification.Notification) channel.Result {
 	p, ok := d.providers[n.Channel]
 	if !ok {
@@ -222,7 +306,7 @@ func (d *Deliverer) send(ctx context.Context, n notification.Notification) chann
 // decide turns a send's result into the notification's next state.
 func (d *Deliverer) decide(n notification.Notification, res channel.Result) store.Attempt {
 	a := store.Attempt{NotificationID: n.ID, Attempt: n.Attempts, Outcome: string(res.Outcome),
-		StatusCode: res.StatusCode, ProviderMessageID: res.ProviderMessageID}
+		StatusCode: res.StatusCode, ProviderMessageID: res.ProviderMessageID, Account: res.Account, ErrorCode: res.ErrorCode}
 	if res.Err != nil {
 		a.Error = res.Err.Error()
 	}
@@ -244,6 +328,9 @@ func (d *Deliverer) decide(n notification.Notification, res channel.Result) stor
 		a.Status, a.NextAttemptAt = notification.Retrying, &next
 	default:
 		a.Status = notification.Failed
+		// The recipient does not exist or opted out: later notifications to it fail without
+		// a send. Not for webhooks, whose receivers come and go.
+		a.Suppress = res.Undeliverable && n.Channel != notification.Webhook
 	}
 	return a
 }

@@ -88,7 +88,7 @@ func setup(t *testing.T, opts options) *testBundle {
 	cfg := config.Deliver{WebhookSecret: secret(), SendTimeout: opts.sendTimeout, Lease: time.Minute,
 		AllowPrivateWebhooks: opts.allowPrivate,
 		Retry:                config.Retry{Schedule: []time.Duration{10 * time.Second, time.Minute}, Jitter: 0.2}}
-	providers, err := delivery.Providers(cfg)
+	providers, err := delivery.Providers(cfg, delivery.ProviderDeps{})
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: b.store, Providers: providers, Logger: logger,

@@ -3,9 +3,9 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
-	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
@@ -13,23 +13,9 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-// Providers builds the channel providers cfg configures.
-func Providers(cfg config.Deliver) (map[notification.Channel]channel.Provider, error) {
-	webhook, err := channel.NewWebhook(channel.WebhookConfig{Secret: cfg.WebhookSecret, Timeout: cfg.SendTimeout,
-		AllowPrivate: cfg.AllowPrivateWebhooks})
-	if err != nil {
-		return nil, err
-	}
-	return map[notification.Channel]channel.Provider{notification.Webhook: webhook}, nil
-}
-
 // Run builds the deliver function of priority from cfg and serves it until ctx is done.
 func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver, logger *slog.Logger) error {
 	logger = logger.With("priority", string(priority))
-	providers, err := Providers(cfg)
-	if err != nil {
-		return err
-	}
 	st, err := store.OpenReady(ctx, cfg.Database, logger)
 	if err != nil {
 		return err
@@ -40,8 +26,17 @@ func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver
 		return err
 	}
 	defer rdb.Close()
+	keys := queue.NewKeys(cfg.Prefix)
+	rec := recorder.New(rdb, keys)
+	pod, _ := os.Hostname() // Knative's pod name; only labels breaker reports
+	providers, err := Providers(cfg, ProviderDeps{Redis: rdb, Keys: keys, Recorder: rec,
+		Pod: pod + "-" + string(priority), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer CloseProviders(providers)
 	d := NewDeliverer(DelivererConfig{Store: st, Providers: providers, Logger: logger, Retry: cfg.Retry,
-		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(rdb, queue.NewKeys(cfg.Prefix)),
+		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: rec,
 		Batch: cfg.Batch, Committers: cfg.Committers})
 	defer d.Close()
 	return ceserver.Serve(ctx, cfg.Server, NewHandler(d, logger), logger)

@@ -36,7 +36,8 @@ type Handler struct {
 	mux       *http.ServeMux
 }
 
-// NewHandler returns ingest's handler. The committer must be started.
+// NewHandler returns ingest's handler. The committer must be started. A configuration
+// without Channels accepts every channel.
 func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger *slog.Logger) *Handler {
 	h := &Handler{cfg: cfg, store: st, committer: committer, logger: logger, now: st.Now, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /{$}", h.receive)
@@ -46,6 +47,8 @@ func NewHandler(cfg config.Ingest, st *store.Store, committer *Committer, logger
 	h.mux.HandleFunc("POST /v1/notifications:cancel", h.cancelMatching)
 	h.mux.HandleFunc("DELETE /v1/notifications/{id}", h.cancelHTTP)
 	h.mux.HandleFunc("DELETE /v1/notifications", h.cancelHTTP)
+	h.mux.HandleFunc("GET /v1/suppressions", h.listSuppressions)
+	h.mux.HandleFunc("DELETE /v1/suppressions/{channel}/{address...}", h.removeSuppression)
 	if cfg.Auth == "none" {
 		logger.Warn("ingest authentication is off (PULSE_INGEST_AUTH=none): anyone who reaches this service can send notifications; use only for local runs")
 	}
@@ -193,6 +196,11 @@ func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *a
 	req, errs := notification.ParseRequest(e.Data(), now)
 	if errs != nil {
 		return item, errs.ViaField("data")
+	}
+	if len(h.cfg.Channels) > 0 && !h.cfg.Channels.Has(string(req.Channel)) {
+		return item, &apis.FieldError{Message: fmt.Sprintf("channel %q is not enabled", req.Channel),
+			Paths:   []string{"data.channel"},
+			Details: "this Pulse accepts " + strings.Join(h.cfg.Channels, ", ") + " (PULSE_CHANNELS)"}
 	}
 	item.Request = req
 	item.MaxAttempts = req.MaxAttempts

@@ -63,6 +63,11 @@ func setup(t testing.TB) *testBundle {
 
 func setupWith(t testing.TB, dbURL string) *testBundle {
 	t.Helper()
+	return setupConfig(t, dbURL, testConfig())
+}
+
+func setupConfig(t testing.TB, dbURL string, cfg config.Ingest) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	redisURL, prefix := pulsetest.Redis(t)
 	st, err := store.Open(ctx, config.Database{URL: dbURL, MaxConns: 4})
@@ -78,7 +83,7 @@ func setupWith(t testing.TB, dbURL string) *testBundle {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	committer := ingest.NewCommitter(st, queue.New(rdb, keys, nil), logger, 100, 2)
 	committer.Start()
-	srv := httptest.NewServer(ingest.NewHandler(testConfig(), st, committer, logger))
+	srv := httptest.NewServer(ingest.NewHandler(cfg, st, committer, logger))
 	t.Cleanup(func() { srv.Close(); committer.Stop() })
 	return &testBundle{url: srv.URL, store: st, redis: rdb, keys: keys}
 }

@@ -97,6 +97,7 @@ func NewExporter(cfg Config) *Exporter {
 			{"dead_letter", newDeadLetterCollector(cfg.Redis, cfg.Keys)},
 			{"attempts", newAttemptsCollector(cfg.Redis, cfg.Keys)},
 			{"latency", newLatencyCollector(cfg.Redis, cfg.Keys)},
+			{"provider", newProviderCollector(cfg.Redis, cfg.Keys, now)},
 			{"status", newStatusCollector(cfg.Store)},
 			{"failure_rate", newFailureRateCollector(cfg.Store, cfg.FailureWindow, now)},
 			{"past_due", newPastDueCollector(cfg.Store, cfg.PastDueAfter, now)},

@@ -37,7 +37,7 @@ var scrapeTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 const group = "pulse-deliver"
 
 // collectorNames are the exporter's collectors.
-var collectorNames = []string{"attempts", "dead_letter", "failure_rate", "latency", "past_due", "queue", "rollup", "status"}
+var collectorNames = []string{"attempts", "dead_letter", "failure_rate", "latency", "past_due", "provider", "queue", "rollup", "status"}
 
 type testBundle struct {
 	store    *store.Store
@@ -552,7 +552,7 @@ func TestFailingDatastoreDoesNotBlankTheScrape(t *testing.T) {
 		t.Cleanup(down.Close)
 		families := scrape(t, serve(t, b.exporter(func(c *metrics.Config) { c.Store = down })), nil)
 		require.Equal(t, map[string]float64{
-			"queue": 1, "dead_letter": 1, "attempts": 1, "latency": 1,
+			"queue": 1, "dead_letter": 1, "attempts": 1, "latency": 1, "provider": 1,
 			"status": 0, "failure_rate": 0, "past_due": 0, "rollup": 0,
 		}, collectorSuccess(families))
 		got := flatten(families)
@@ -568,7 +568,7 @@ func TestFailingDatastoreDoesNotBlankTheScrape(t *testing.T) {
 		srv.Stop()
 		families := scrape(t, serve(t, b.exporter(func(c *metrics.Config) { c.Redis = newRedis(t, srv.URL()) })), nil)
 		require.Equal(t, map[string]float64{
-			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0,
+			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0, "provider": 0,
 			"status": 1, "failure_rate": 1, "past_due": 1, "rollup": 1,
 		}, collectorSuccess(families))
 		got := flatten(families)
@@ -589,7 +589,7 @@ func TestFailingDatastoreDoesNotBlankTheScrape(t *testing.T) {
 		url := serve(t, b.exporter(func(c *metrics.Config) { c.Redis = hung; c.ScrapeTimeout = time.Minute }))
 		families := scrape(t, url, http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"2"}})
 		require.Equal(t, map[string]float64{
-			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0,
+			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0, "provider": 0,
 			"status": 1, "failure_rate": 1, "past_due": 1, "rollup": 1,
 		}, collectorSuccess(families))
 		for _, m := range families["pulse_scrape_collector_duration_seconds"].GetMetric() {

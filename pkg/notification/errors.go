@@ -18,4 +18,8 @@ var (
 	// ErrNotCancellable means the notification can no longer be cancelled: it has finished
 	// (delivered, failed, cancelled or expired) or is being sent right now.
 	ErrNotCancellable = errors.New("notification can no longer be cancelled")
+
+	// ErrSuppressionNotFound means the recipient named is not suppressed: there is no
+	// suppression to remove.
+	ErrSuppressionNotFound = errors.New("suppression not found")
 )

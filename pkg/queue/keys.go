@@ -34,6 +34,23 @@ func (k Keys) Attempts() string {
 	return k.prefix + ":attempts"
 }
 
+// RateLimit is the GCRA state of one provider account's shared rate limit.
+func (k Keys) RateLimit(channel, account string) string {
+	return k.prefix + ":limit:" + channel + ":" + account
+}
+
+// Breakers is the hash of circuit breaker states the deliver pods report, one field per
+// "channel:account:pod" (see observe.BreakerField).
+func (k Keys) Breakers() string {
+	return k.prefix + ":breakers"
+}
+
+// Throttled is the hash that counts sends held back by a provider account's rate limit, one
+// field per "channel:account".
+func (k Keys) Throttled() string {
+	return k.prefix + ":throttled"
+}
+
 // Lock is the key of a named lock, used by jobs that must not run twice at once.
 func (k Keys) Lock(name string) string {
 	return k.prefix + ":lock:" + name

@@ -78,7 +78,7 @@ func TestClaimFindsRowsByPrimaryKey(t *testing.T) {
 	ints := make([]int32, n)
 	times := make([]time.Time, n)
 	record := plan(recordSQL, ids, ints, texts, make([]pgtype.Timestamptz, n), texts, texts, texts, ints,
-		times, make([]float64, n), now)
+		times, make([]float64, n), now, texts, texts, make([]bool, n))
 	require.Contains(t, record, "notifications_pkey", record)
 	require.NotContains(t, record, "notifications_lease_idx", record)
 }

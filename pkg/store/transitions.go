@@ -147,6 +147,12 @@ type Attempt struct {
 	ProviderMessageID string
 	StartedAt         time.Time
 	Duration          time.Duration
+	// Account names the provider account that handled the attempt; ErrorCode is the
+	// provider's own code for a failure.
+	Account, ErrorCode string
+	// Suppress records the notification's (channel, recipient) in the suppression table with
+	// Error as the reason: the provider said the recipient does not exist or opted out.
+	Suppress bool
 }
 
 // Record stores an attempt's row and moves the notification to the attempt's state, in one
@@ -171,6 +177,8 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 		nextAt                                = make([]pgtype.Timestamptz, n)
 		startedAt                             = make([]time.Time, n)
 		durations                             = make([]float64, n)
+		accounts, errorCodes                  = make([]string, n), make([]string, n)
+		suppress                              = make([]bool, n)
 	)
 	for i, a := range attempts {
 		uid, err := uuid.Parse(a.NotificationID)
@@ -181,9 +189,11 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 		statuses[i], errs[i], providerIDs[i], outcomes[i] = string(a.Status), a.Error, a.ProviderMessageID, a.Outcome
 		nextAt[i], startedAt[i] = timestamptz(a.NextAttemptAt), a.StartedAt
 		durations[i] = float64(a.Duration) / float64(time.Millisecond)
+		accounts[i], errorCodes[i], suppress[i] = a.Account, a.ErrorCode, a.Suppress
 	}
 	rows, err := s.pool.Query(ctx, recordSQL,
-		ids, attemptNos, statuses, nextAt, errs, providerIDs, outcomes, codes, startedAt, durations, s.now())
+		ids, attemptNos, statuses, nextAt, errs, providerIDs, outcomes, codes, startedAt, durations, s.now(),
+		accounts, errorCodes, suppress)
 	if err != nil {
 		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
 	}
@@ -204,15 +214,24 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 	return out, nil
 }
 
-// recordSQL stores the attempts given as arrays ($1 to $10, one element per attempt) and moves
-// each notification still sending under its attempt to the attempt's state, at $11. It
-// returns the ids moved. The rows are found by primary key (see byKeyOnly).
+// recordSQL stores the attempts given as arrays ($1 to $10 and $12 to $14, one element per
+// attempt) and moves each notification still sending under its attempt to the attempt's
+// state, at $11; attempts marked suppress add their recipient to the suppressions (a
+// recipient already there keeps its first row). It returns the ids moved. The rows are found
+// by primary key (see byKeyOnly).
 const recordSQL = `
 	with input as (
 		select * from unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-			$7::text[], $8::int[], $9::timestamptz[], $10::float8[])
+			$7::text[], $8::int[], $9::timestamptz[], $10::float8[], $12::text[], $13::text[], $14::bool[])
 			as t(id, attempt, status, next_attempt_at, error, provider_message_id, outcome, status_code,
-			     started_at, duration_ms)
+			     started_at, duration_ms, account, error_code, suppress)
+	), suppressed as (
+		insert into suppressions (channel, address, reason, error_code, notification_id, created_at)
+		select distinct on (n.channel, n.recipient) n.channel, n.recipient, i.error, i.error_code, i.id, $11
+		from input i join notifications n on n.id = i.id
+		where i.suppress
+		order by n.channel, n.recipient
+		on conflict (channel, address) do nothing
 	), moved as (
 		update notifications n
 		set status = i.status, next_attempt_at = i.next_attempt_at, lease_until = null, last_error = i.error,
@@ -227,8 +246,9 @@ const recordSQL = `
 		returning n.id
 	), attempt as (
 		insert into delivery_attempts (notification_id, attempt, outcome, status_code, error,
-			provider_message_id, started_at, duration_ms)
-		select id, attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms from input
+			provider_message_id, started_at, duration_ms, account, error_code)
+		select id, attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms, account,
+			error_code from input
 	)
 	select id from moved`
 
@@ -241,6 +261,8 @@ type AttemptRow struct {
 	ProviderMessageID string        `json:"provider_message_id,omitempty"`
 	StartedAt         time.Time     `json:"started_at"`
 	Duration          time.Duration `json:"duration_ns"`
+	Account           string        `json:"account,omitempty"`
+	ErrorCode         string        `json:"error_code,omitempty"`
 }
 
 // Attempts returns the delivery attempts of a notification, oldest first.
@@ -250,7 +272,7 @@ func (s *Store) Attempts(ctx context.Context, id string) ([]AttemptRow, error) {
 		return nil, notification.ErrNotFound
 	}
 	rows, err := s.pool.Query(ctx, `
-		select attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms
+		select attempt, outcome, status_code, error, provider_message_id, started_at, duration_ms, account, error_code
 		from delivery_attempts where notification_id = $1 order by id`, uid)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of notification %s: %w", id, unavailable(err))
@@ -258,7 +280,7 @@ func (s *Store) Attempts(ctx context.Context, id string) ([]AttemptRow, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AttemptRow, error) {
 		var a AttemptRow
 		var ms float64
-		err := row.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.ProviderMessageID, &a.StartedAt, &ms)
+		err := row.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.ProviderMessageID, &a.StartedAt, &ms, &a.Account, &a.ErrorCode)
 		a.Duration = time.Duration(ms * float64(time.Millisecond))
 		return a, err
 	})

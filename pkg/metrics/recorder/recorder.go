@@ -87,3 +87,51 @@ func (r *Recorder) Record(ctx context.Context, obs ...Observation) error {
 	}
 	return nil
 }
+
+// BreakerField is the field of the breakers hash that holds one pod's breaker of one
+// account. Channel and account names never contain ':'; the pod name comes last and may.
+func BreakerField(channel, account, pod string) string {
+	return channel + ":" + account + ":" + pod
+}
+
+// BreakerValue is a breakers hash value: the breaker's state (0 closed, 1 half-open, 2 open)
+// and the Unix second until which the report holds, 0 for ever. An open breaker's report
+// holds until its cooldown ends; after that it is half-open at best. A report past its time
+// comes from a pod that may be gone and is ignored.
+func BreakerValue(state int, until time.Time) string {
+	u := int64(0)
+	if !until.IsZero() {
+		u = until.Unix()
+	}
+	return strconv.Itoa(state) + ":" + strconv.FormatInt(u, 10)
+}
+
+// Breaker reports a pod's breaker state of an account. A closed breaker removes the pod's
+// report and leaves the account's baseline "closed" entry (pod ""), so the account's series
+// stays at 0 instead of vanishing.
+func (r *Recorder) Breaker(ctx context.Context, channel, account, pod string, state int, until time.Time) error {
+	pipe := r.client.Pipeline()
+	if state == 0 {
+		pipe.HDel(ctx, r.keys.Breakers(), BreakerField(channel, account, pod))
+	} else {
+		pipe.HSet(ctx, r.keys.Breakers(), BreakerField(channel, account, pod), BreakerValue(state, until))
+	}
+	pipe.HSet(ctx, r.keys.Breakers(), BreakerField(channel, account, ""), BreakerValue(0, time.Time{}))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record breaker of %s account %s: %w", channel, account, err)
+	}
+	return nil
+}
+
+// ThrottledField is the field of the throttled hash that counts one account.
+func ThrottledField(channel, account string) string {
+	return channel + ":" + account
+}
+
+// Throttled counts a send that an account's rate limit held back.
+func (r *Recorder) Throttled(ctx context.Context, channel, account string) error {
+	if err := r.client.HIncrBy(ctx, r.keys.Throttled(), ThrottledField(channel, account), 1).Err(); err != nil {
+		return fmt.Errorf("count throttled send of %s account %s: %w", channel, account, err)
+	}
+	return nil
+}
