@@ -62,7 +62,7 @@ func send(ctx context.Context, args []string) error {
 	fs.StringVar(&req.Body, "text", "", "plain-text body: the email's text part, the SMS text, the push message's body")
 	fs.StringVar(&req.Body, "body", "", "the same as --text")
 	fs.StringVar(&req.HTML, "html", "", "HTML body (email)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -123,11 +123,11 @@ func get(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: pulse get [flags] ID (pulse get -h for help)")
+		return usageError("usage: pulse get [flags] ID (pulse get -h for help)")
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.URL, "/")+"/v1/notifications/"+fs.Arg(0), nil)
 	if err != nil {
@@ -174,11 +174,11 @@ on the functions. Without PULSE_DATABASE_URL it migrates the local database puls
 
 func migrateCmd(ctx context.Context, args []string) error {
 	fs := migrateCommand.flagSet()
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("migrate takes no arguments, got %q", fs.Args())
+		return usageError("migrate takes no arguments, got %q", fs.Args())
 	}
 	if err := config.SetDefaults(devDefaults("PULSE_DATABASE_URL")); err != nil {
 		return err

@@ -54,11 +54,11 @@ const preflightTimeout = 5 * time.Second
 // cluster (from its PULSE_ variables) except for ports and sinks.
 func dev(ctx context.Context, args []string) error {
 	fs := devCommand.flagSet()
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
+		return usageError("dev takes no arguments, got %q", fs.Args())
 	}
 	if err := config.SetDefaults(config.DevDefaults); err != nil {
 		return err

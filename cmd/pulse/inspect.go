@@ -30,11 +30,11 @@ func inspect(ctx context.Context, args []string) error {
 		config.Redis
 	}
 	fs := inspectCommand.flagSet()
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("inspect takes no arguments, got %q", fs.Args())
+		return usageError("inspect takes no arguments, got %q", fs.Args())
 	}
 	// The datastores pulse dev uses, unless the environment names others.
 	if err := config.SetDefaults(devDefaults(datastoreVars...)); err != nil {

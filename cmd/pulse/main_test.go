@@ -109,10 +109,10 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		"no command":      {nil, 2, "usage: pulse <command>"},
-		"unknown command": {[]string{"deploy"}, 1, `unknown command "deploy"`},
-		"get without ID":  {[]string{"get"}, 1, "usage: pulse get [flags] ID"},
-		"unknown flag":    {[]string{"inspect", "-verbose"}, 1, "usage: pulse inspect"},
-		"extra argument":  {[]string{"inspect", "now"}, 1, "inspect takes no arguments"},
+		"unknown command": {[]string{"deploy"}, 2, `unknown command "deploy"`},
+		"get without ID":  {[]string{"get"}, 2, "usage: pulse get [flags] ID"},
+		"unknown flag":    {[]string{"inspect", "-verbose"}, 2, "usage: pulse inspect"},
+		"extra argument":  {[]string{"inspect", "now"}, 2, "inspect takes no arguments"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -134,7 +134,7 @@ func TestDevFailsFast(t *testing.T) {
 		env  []string
 		want string
 	}{
-		"secret without whsec_": {append([]string{db, "PULSE_WEBHOOK_SECRET=hunter2"}, redis...), "PULSE_WEBHOOK_SECRET must start with whsec_"},
+		"secret without whsec_": {append([]string{db, "PULSE_WEBHOOK_SECRET=hunter2"}, redis...), "PULSE_WEBHOOK_SECRET: secret 1 of 1 does not start with whsec_"},
 		"secret not base64":     {append([]string{db, "PULSE_WEBHOOK_SECRET=whsec_hunter2!"}, redis...), "malformed webhook secret"},
 		"bad duration":          {append([]string{db, "PULSE_HTTP_READ_TIMEOUT=soon"}, redis...), "PULSE_HTTP_READ_TIMEOUT"},
 		"database down": {append([]string{"PULSE_DATABASE_URL=postgres://pulse:hunter2@127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/pulse?sslmode=disable"}, redis...),

@@ -46,6 +46,15 @@ func usageError(format string, args ...any) error {
 	return &exitCodeError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// parseArgs parses a command's flags; a bad flag is a usage error (exit code 2), -h is none.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitCodeError{code: exitUsage, err: err}
+}
+
 // errNothingMatched ends a command that found nothing to show or move, with exit code 3.
 var errNothingMatched = &exitCodeError{code: exitNoMatches, err: errors.New("no notification matched")}
 
