@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -15,15 +14,32 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-const deadletterUsage = `usage: pulse deadletter list [-o table|json] [--limit N]
-       pulse deadletter redrive [-o table|json] ID... | --all
+const deadletterUsage = `usage: pulse deadletter list [flags]
+       pulse deadletter redrive [flags] ID... | --all
 
-list     show the entries of the dead-letter streams with their notification's status
-redrive  add entries back to their priority's stream; entries whose notification is no
-         longer queued are dropped instead, since deliver would skip them
+Run 'pulse deadletter list -h' or 'pulse deadletter redrive -h' for details.`
 
-Reads PULSE_REDIS_URL, PULSE_REDIS_PREFIX and PULSE_DATABASE_URL directly.
-`
+var deadletterCommands = map[string]command{
+	"list": {
+		name: "deadletter list",
+		about: `Shows the entries of the dead-letter streams, oldest first per priority, with the status
+of the notification each refers to. Without PULSE_DATABASE_URL and PULSE_REDIS_URL it reads the
+local datastores pulse dev uses.`,
+		env:      []any{&config.Database{}, &config.Redis{}},
+		defaults: localDefaults(datastoreVars...),
+		set:      []string{"PULSE_DATABASE_MIGRATE"},
+	},
+	"redrive": {
+		name: "deadletter redrive",
+		args: "ID... | --all",
+		about: `Adds dead-letter entries back to their priority's stream. Only entries whose notification
+is still queued go back; the others are dropped, since deliver would skip them.`,
+		arguments: [][2]string{{"ID", "a dead-letter entry id, as pulse deadletter list shows it"}},
+		env:       []any{&config.Database{}, &config.Redis{}},
+		defaults:  localDefaults(datastoreVars...),
+		set:       []string{"PULSE_DATABASE_MIGRATE"},
+	},
+}
 
 // deadletterCmd lists and redrives dead letters. It talks to Redis and PostgreSQL directly, as
 // inspect does: redrive is a Redis script and a status lookup, which an operator with the
@@ -34,28 +50,39 @@ func deadletterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New(deadletterUsage)
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("deadletter "+sub, flag.ContinueOnError)
+	cmd, ok := deadletterCommands[sub]
+	if !ok {
+		return fmt.Errorf("unknown deadletter command %q\n\n%s", sub, deadletterUsage)
+	}
+	fs := cmd.flagSet()
 	output := fs.String("o", "table", "output format: table or json")
-	limit := fs.Int64("limit", 1000, "list at most this many entries per priority (at most 10000)")
-	all := fs.Bool("all", false, "redrive every dead-letter entry")
+	var limit *int64
+	var all *bool
+	if sub == "list" {
+		limit = fs.Int64("limit", 1000, "list at most this many entries per priority (at most 10000)")
+	} else {
+		all = fs.Bool("all", false, "redrive every dead-letter entry")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *output != "table" && *output != "json" {
 		return fmt.Errorf("-o: want table or json, got %q", *output)
 	}
-	switch sub {
-	case "list", "redrive":
-	default:
-		return fmt.Errorf("unknown deadletter command %q\n\n%s", sub, deadletterUsage)
+	if sub == "list" && fs.NArg() > 0 {
+		return fmt.Errorf("deadletter list takes no arguments, got %q", fs.Args())
 	}
 	if sub == "redrive" && (*all == (fs.NArg() > 0)) {
-		return errors.New("redrive: give entry ids or --all, not both nor neither")
+		return errors.New("deadletter redrive: give entry ids or --all, not both nor neither")
 	}
 
 	var cfg struct {
 		config.Database
 		config.Redis
+	}
+	// The datastores pulse dev uses, unless the environment names others.
+	if err := config.SetDefaults(devDefaults(datastoreVars...)); err != nil {
+		return err
 	}
 	if err := config.Load(&cfg); err != nil {
 		return err
