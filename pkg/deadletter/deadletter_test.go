@@ -64,7 +64,7 @@ func setup(t *testing.T) *testBundle {
 
 	cfg := config.Deliver{WebhookSecret: "whsec_" + base64.StdEncoding.EncodeToString([]byte("pulse-test-signing-key-0123456789")), SendTimeout: 5 * time.Second,
 		Lease: time.Minute, AllowPrivateWebhooks: true, Retry: config.Retry{Schedule: []time.Duration{time.Minute}}}
-	providers, err := delivery.Providers(cfg)
+	providers, err := delivery.Providers(cfg, delivery.ProviderDeps{})
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: st, Providers: providers, Logger: logger,
