@@ -10,6 +10,8 @@
 //	pulse retry ID…|filters    replay failed or expired notifications
 //	pulse cancel ID…|filters   cancel scheduled, queued or retrying notifications
 //	pulse suppressions list|remove  list or remove recipients Pulse no longer sends to
+//	pulse deadletter list      show the dead-letter entries with their notification's status
+//	pulse deadletter redrive   add dead-letter entries back to their stream (ID... or --all)
 package main
 
 import (
@@ -29,6 +31,8 @@ commands:
   send       ask ingest for a notification
   get ID     show a notification, its state and its delivery attempts
   inspect    show streams, consumer groups, dead letters and notifications by state
+  deadletter list | redrive ID... | redrive --all
+             show the dead-letter entries, or add them back to their stream
   help       show this list
   list       list notifications by status, channel, priority, source, time or error
   retry      replay failed or expired notifications, by id or filter (--dry-run to count)
@@ -37,7 +41,7 @@ commands:
              list or remove suppressed recipients (addresses a provider called undeliverable)
 
 environment: PULSE_URL and PULSE_TOKEN (send, get, list, retry, cancel, suppressions); PULSE_DATABASE_URL
-(migrate, inspect, dev); PULSE_REDIS_URL and PULSE_REDIS_PREFIX (inspect, dev).
+(migrate, inspect, deadletter, dev); PULSE_REDIS_URL and PULSE_REDIS_PREFIX (inspect, deadletter, dev).
 exit codes: 0 done, 1 error, 2 usage, 3 nothing matched (list, retry, cancel).
 
 Run 'pulse <command> -h' for a command's arguments, flags and environment variables.
@@ -75,6 +79,8 @@ func run(ctx context.Context, command string, args []string) error {
 		return bulkCmd(ctx, command, args, os.Stdout, os.Stderr, stdoutIsTerminal())
 	case "suppressions":
 		return suppressions(ctx, args)
+	case "deadletter":
+		return deadletterCmd(ctx, args, os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

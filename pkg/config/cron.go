@@ -29,6 +29,14 @@ type Cron struct {
 	// Retention is how long finished notifications (delivered, failed, cancelled, expired)
 	// and their delivery attempts are kept before the purge job deletes them.
 	Retention time.Duration `envconfig:"PULSE_RETENTION" default:"720h"`
+	// DeadLetterRetention is how long the trim job keeps an entry of a dead-letter stream
+	// after the stream source gave up on it; 0 keeps entries however old. An operator lists
+	// and redrives them with `pulse deadletter` meanwhile.
+	DeadLetterRetention time.Duration `envconfig:"PULSE_DEAD_LETTER_RETENTION" default:"336h"`
+	// DeadLetterMaxLen is how many entries the trim job leaves in each dead-letter stream,
+	// the newest; 0 means no bound. It bounds Redis memory when a long outage gives up on
+	// many entries at once.
+	DeadLetterMaxLen int64 `envconfig:"PULSE_DEAD_LETTER_MAX_LEN" default:"100000"`
 }
 
 func (c *Cron) validate() error {
@@ -43,6 +51,12 @@ func (c *Cron) validate() error {
 	}
 	if c.Retention <= 0 {
 		return fmt.Errorf("PULSE_RETENTION must be positive")
+	}
+	if c.DeadLetterRetention < 0 {
+		return fmt.Errorf("PULSE_DEAD_LETTER_RETENTION must not be negative")
+	}
+	if c.DeadLetterMaxLen < 0 {
+		return fmt.Errorf("PULSE_DEAD_LETTER_MAX_LEN must not be negative")
 	}
 	return nil
 }

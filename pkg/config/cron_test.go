@@ -19,12 +19,16 @@ func TestCron(t *testing.T) {
 	require.Equal(t, 20*time.Second, cfg.Budget)
 	require.Equal(t, 5*time.Minute, cfg.RecoverQueuedAfter)
 	require.Equal(t, 30*24*time.Hour, cfg.Retention)
+	require.Equal(t, 14*24*time.Hour, cfg.DeadLetterRetention)
+	require.Equal(t, int64(100_000), cfg.DeadLetterMaxLen)
 
 	for name, value := range map[string]string{
-		"PULSE_CRON_BATCH_SIZE":      "0",
-		"PULSE_CRON_BUDGET":          "60s", // not shorter than PULSE_HTTP_WRITE_TIMEOUT
-		"PULSE_RECOVER_QUEUED_AFTER": "0s",
-		"PULSE_RETENTION":            "-1h",
+		"PULSE_CRON_BATCH_SIZE":       "0",
+		"PULSE_CRON_BUDGET":           "60s", // not shorter than PULSE_HTTP_WRITE_TIMEOUT
+		"PULSE_RECOVER_QUEUED_AFTER":  "0s",
+		"PULSE_RETENTION":             "-1h",
+		"PULSE_DEAD_LETTER_RETENTION": "-1h",
+		"PULSE_DEAD_LETTER_MAX_LEN":   "-1",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(name, value)

@@ -24,6 +24,12 @@ var (
 	queueLengthDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "length"),
 		"Entries of a priority's stream not delivered yet: not read by the stream source's consumer group (its lag) or read and not acknowledged (pending).",
 		[]string{"queue_name"}, nil)
+	// pulse_celery_queue_length: the old exporter's name for pulse_queue_length, kept so that its
+	// dashboards and alert rules (pulse_celery_queue_length{queue_name="high_priority"} > 1000)
+	// keep working.
+	celeryQueueLengthDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "celery_queue", "length"),
+		"Deprecated alias of pulse_queue_length, same labels and values, kept for the old system's dashboards and alert rules.",
+		[]string{"queue_name"}, nil)
 	// pulse_queue_oldest_age_seconds
 	queueOldestAgeDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "oldest_age_seconds"),
 		"Age of the oldest entry of a priority's stream not delivered yet; 0 when there is none.",

@@ -317,6 +317,8 @@ func fixtureMetrics(pending int) map[string]float64 {
 
 		`pulse_queue_length{queue_name="high_priority"}`:             4,
 		`pulse_queue_length{queue_name="low_priority"}`:              3,
+		`pulse_celery_queue_length{queue_name="high_priority"}`:      4,
+		`pulse_celery_queue_length{queue_name="low_priority"}`:       3,
 		`pulse_queue_oldest_age_seconds{queue_name="high_priority"}`: 40,
 		`pulse_queue_oldest_age_seconds{queue_name="low_priority"}`:  90,
 		`pulse_dead_letter_length{queue_name="high_priority"}`:       1,
@@ -523,6 +525,7 @@ func TestQueueLength(t *testing.T) {
 			tc.prepare(t, b, stream)
 			got := flatten(scrape(t, serve(t, b.exporter()), nil))
 			require.Equal(t, tc.length, got[`pulse_queue_length{queue_name="high_priority"}`])
+			require.Equal(t, tc.length, got[`pulse_celery_queue_length{queue_name="high_priority"}`], "the old name is an alias")
 			require.Equal(t, tc.oldestSecs, got[`pulse_queue_oldest_age_seconds{queue_name="high_priority"}`])
 			require.Equal(t, 0.0, got[`pulse_queue_length{queue_name="low_priority"}`])
 			require.Equal(t, 1.0, got[`pulse_scrape_collector_success{collector="queue"}`])

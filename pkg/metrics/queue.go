@@ -46,6 +46,7 @@ func newQueueCollector(client redis.Cmdable, keys queue.Keys, group string, now 
 // Describe implements collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueLengthDesc
+	ch <- celeryQueueLengthDesc
 	ch <- queueOldestAgeDesc
 }
 
@@ -63,6 +64,7 @@ func (c *queueCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 			age = max(0, c.now().Sub(entryTime(b.oldest)).Seconds())
 		}
 		ch <- prometheus.MustNewConstMetric(queueLengthDesc, prometheus.GaugeValue, float64(b.length), QueueName(p))
+		ch <- prometheus.MustNewConstMetric(celeryQueueLengthDesc, prometheus.GaugeValue, float64(b.length), QueueName(p))
 		ch <- prometheus.MustNewConstMetric(queueOldestAgeDesc, prometheus.GaugeValue, age, QueueName(p))
 	}
 	return errors.Join(errs...)

@@ -19,7 +19,7 @@ type groupBundle struct {
 	keys   queue.Keys
 }
 
-func setupGroup(t *testing.T) groupBundle {
+func setupGroup(t testing.TB) groupBundle {
 	t.Helper()
 	url, prefix := pulsetest.Redis(t)
 	return groupBundle{client: pulsetest.RedisClient(t, url), keys: queue.NewKeys(prefix)}

@@ -23,6 +23,7 @@ func Run(ctx context.Context, cfg config.Cron, logger *slog.Logger) error {
 	}
 	defer rdb.Close()
 	s := New(Config{Store: st, Redis: rdb, Keys: queue.NewKeys(cfg.Prefix), BatchSize: cfg.BatchSize,
-		Budget: cfg.Budget, RecoverQueuedAfter: cfg.RecoverQueuedAfter, Retention: cfg.Retention})
+		Budget: cfg.Budget, RecoverQueuedAfter: cfg.RecoverQueuedAfter, Retention: cfg.Retention,
+		DeadLetterRetention: cfg.DeadLetterRetention, DeadLetterMaxLen: cfg.DeadLetterMaxLen})
 	return ceserver.Serve(ctx, cfg.Server, NewHandler(s, logger), logger)
 }

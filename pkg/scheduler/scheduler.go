@@ -65,6 +65,11 @@ type Config struct {
 	RecoverQueuedAfter time.Duration
 	// Retention is how long finished notifications are kept.
 	Retention time.Duration
+	// DeadLetterRetention is how long the trim job keeps dead-letter entries; zero keeps them.
+	DeadLetterRetention time.Duration
+	// DeadLetterMaxLen is how many entries the trim job leaves in each dead-letter stream;
+	// zero means no bound.
+	DeadLetterMaxLen int64
 	// Now is the clock durations are measured with and stream entries stamped with; nil means
 	// the store's. The store's own clock decides what is due.
 	Now func() time.Time
@@ -80,6 +85,8 @@ type Scheduler struct {
 	budget       time.Duration
 	recoverAfter time.Duration
 	retention    time.Duration
+	deadAge      time.Duration
+	deadMaxLen   int64
 	now          func() time.Time
 	jobs         map[string]func(context.Context, *Report) error
 }
@@ -88,7 +95,7 @@ type Scheduler struct {
 func New(cfg Config) *Scheduler {
 	s := &Scheduler{store: cfg.Store, redis: cfg.Redis, keys: cfg.Keys,
 		batchSize: cfg.BatchSize, budget: cfg.Budget, recoverAfter: cfg.RecoverQueuedAfter,
-		retention: cfg.Retention, now: cfg.Now}
+		retention: cfg.Retention, deadAge: cfg.DeadLetterRetention, deadMaxLen: cfg.DeadLetterMaxLen, now: cfg.Now}
 	if s.now == nil {
 		s.now = cfg.Store.Now
 	}
@@ -226,7 +233,8 @@ func (s *Scheduler) purge(ctx context.Context, r *Report) error {
 	})
 }
 
-// trim trims each priority's stream in one script run; the count is per priority.
+// trim trims each priority's stream in one script run, then bounds its dead-letter stream by
+// age and length.
 func (s *Scheduler) trim(ctx context.Context, r *Report) error {
 	priorities := make([]string, len(notification.Priorities))
 	for i, p := range notification.Priorities {
@@ -238,6 +246,11 @@ func (s *Scheduler) trim(ctx context.Context, r *Report) error {
 		n, err := queue.Trim(ctx, s.redis, s.keys.Stream(p))
 		r.Batches++
 		r.add("trimmed", int(n))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		n, err = queue.TrimDeadLetters(ctx, s.redis, s.keys, p, s.deadMaxLen, s.deadAge, s.now())
+		r.add("dead_letters_trimmed", int(n))
 		if err != nil {
 			errs = append(errs, err)
 		}

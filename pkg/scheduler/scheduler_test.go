@@ -172,7 +172,7 @@ func TestJobsWithNothingToDo(t *testing.T) {
 		scheduler.JobRecover: {"requeued": 0, "retrying": 0, "failed": 0},
 		scheduler.JobExpire:  {"expired": 0},
 		scheduler.JobPurge:   {"purged": 0},
-		scheduler.JobTrim:    {"trimmed": 0},
+		scheduler.JobTrim:    {"trimmed": 0, "dead_letters_trimmed": 0},
 	}
 	for _, job := range scheduler.Jobs {
 		r := b.run(t, b.scheduler, job)

@@ -271,3 +271,35 @@ func (s *Store) CountActive(ctx context.Context) (map[notification.Status]int64,
 	out[notification.Scheduled], out[notification.Queued], out[notification.Sending], out[notification.Retrying] = scheduled, queued, sending, retrying
 	return out, nil
 }
+
+// Statuses returns the status of each notification of ids that exists, by id; ids that are not
+// UUIDs or name no notification are left out. One primary-key lookup per id.
+func (s *Store) Statuses(ctx context.Context, ids []string) (map[string]notification.Status, error) {
+	uids := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if uid, err := uuid.Parse(id); err == nil {
+			uids = append(uids, uid)
+		}
+	}
+	out := make(map[string]notification.Status, len(uids))
+	if len(uids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `select id, status from notifications where id = any($1)`, uids)
+	if err != nil {
+		return nil, fmt.Errorf("read status of %d notifications: %w", len(uids), unavailable(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var st notification.Status
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, fmt.Errorf("read status of %d notifications: %w", len(uids), unavailable(err))
+		}
+		out[id.String()] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read status of %d notifications: %w", len(uids), unavailable(err))
+	}
+	return out, nil
+}
