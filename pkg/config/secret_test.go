@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -37,6 +39,20 @@ var malformedSecrets = map[string][]string{
 		"ftp://u:s3cret-pw-scheme@redis:6379/0",
 	},
 	"PULSE_TOKEN": {"s3cret-client-token with\nlines"},
+	"PULSE_EMAIL_ACCOUNTS": {
+		"s3cret-account-without-name",
+		"primary=smtp://u:s3cret-pw-bracket@[relay",
+		"primary=smtp://u:s3cret-pw-rate@relay:587?from=a%40example.com&rate=s3cret-rate",
+		"primary=smtp://u:s3cret-pw-nofrom@relay:587",
+	},
+	"PULSE_SMS_ACCOUNTS": {
+		"primary=twilio://AC1:s3cret-token-bracket@[api",
+		"primary=twilio://AC1:s3cret-token-nofrom@api.twilio.com",
+	},
+	"PULSE_PUSH_ACCOUNTS": {
+		"s3cret-push-without-name",
+		"primary=fcm://u:s3cret-pw-bracket@[fcm",
+	},
 }
 
 // validEnv lets every struct of config.All load, so that each case fails only by its secret.
@@ -94,6 +110,18 @@ func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 					_, err := queue.Open(config.Redis{URL: value})
 					require.Error(t, err)
 					errs = append(errs, err)
+				case "PULSE_EMAIL_ACCOUNTS", "PULSE_SMS_ACCOUNTS", "PULSE_PUSH_ACCOUNTS":
+					// Some account URLs load and are refused only when deliver builds their
+					// providers: that error must not show the secret either.
+					var cfg config.Deliver
+					if err := config.Load(&cfg); err == nil {
+						providers, err := delivery.Providers(cfg, delivery.ProviderDeps{Redis: redis.NewClient(&redis.Options{})})
+						if err == nil {
+							_ = delivery.CloseProviders(providers)
+						}
+						require.Error(t, err, "a malformed %s must not build", name)
+						errs = append(errs, err)
+					}
 				case "PULSE_INGEST_TOKENS", "PULSE_WEBHOOK_SECRET":
 					failed := false
 					for _, err := range errs {
