@@ -153,7 +153,7 @@ type Deliver struct {
 	BreakerCooldown time.Duration `envconfig:"PULSE_BREAKER_COOLDOWN" default:"30s"`
 	// RateLimitWait is the longest a send waits in the pod for its account's rate limit
 	// before the notification is put back to be sent shortly (not counted as an attempt).
-	RateLimitWait time.Duration `envconfig:"PULSE_RATE_LIMIT_WAIT" default:"2s"`
+	RateLimitWait time.Duration `envconfig:"PULSE_RATE_LIMIT_WAIT" default:"1s"`
 	// Batch bounds how many claims, or how many outcomes, one PostgreSQL statement carries;
 	// concurrent deliveries share statements up to this size.
 	Batch int `envconfig:"PULSE_DELIVER_BATCH" default:"256"`

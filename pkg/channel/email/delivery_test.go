@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,7 +68,8 @@ func TestDeliverThroughSMTP(t *testing.T) {
 			t.Cleanup(d.Close)
 
 			acc, err := st.Insert(ctx, []store.NewNotification{{Source: "urn:test", EventID: pulsetest.Name("e"), MaxAttempts: 3,
-				Request: notification.Request{Channel: notification.Email, To: "bob@example.org", Subject: "Shipped",
+				// Each case mails its own recipient: "no such user" suppresses its address.
+				Request: notification.Request{Channel: notification.Email, To: strings.ReplaceAll(name, " ", "-") + "@example.org", Subject: "Shipped",
 					Body: "Order 1042 is on its way.", HTML: "<p>Order 1042 is on its way.</p>", Priority: notification.High}}})
 			require.NoError(t, err)
 			id := acc[0].ID
