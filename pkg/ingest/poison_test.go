@@ -11,10 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/delivery"
 	"github.com/pulse-knative/pulse/pkg/ingest"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
@@ -167,7 +171,49 @@ func TestPoisonNeverFailsOthers(t *testing.T) {
 	require.Equal(t, valid, stored)
 	require.Equal(t, valid, queued)
 	require.Zero(t, billing, "nothing of a poisoned request is stored, nor the rest of its batch")
-	require.Len(t, streamIDs(t, b, "high"), valid)
+	ids := streamIDs(t, b, "high")
+	require.Len(t, ids, valid)
+
+	// Every valid notification is delivered, once, through the deliver path: claimed and
+	// recorded in PostgreSQL, handed to the webhook provider exactly once.
+	sink := &countingProvider{sent: map[string]int{}}
+	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: b.store,
+		Providers: map[notification.Channel]channel.Provider{notification.Webhook: sink},
+		Logger:    slog.New(slog.DiscardHandler), Lease: time.Minute, SendTimeout: 10 * time.Second,
+		Retry: config.Retry{Schedule: []time.Duration{time.Minute}}})
+	var dwg sync.WaitGroup
+	for w := range senders {
+		dwg.Go(func() {
+			for i := w; i < len(ids); i += senders {
+				if err := d.Deliver(ctx, ids[i]); err != nil {
+					t.Errorf("deliver %s: %v", ids[i], err)
+				}
+			}
+		})
+	}
+	dwg.Wait()
+	d.Close()
+	var delivered int
+	require.NoError(t, b.store.Pool().QueryRow(ctx, `select count(*) from notifications where source = $1 and status = 'delivered'`,
+		shopSource).Scan(&delivered))
+	require.Equal(t, valid, delivered)
+	require.Len(t, sink.sent, valid)
+	for id, n := range sink.sent {
+		require.Equal(t, 1, n, "notification %s sent %d times", id, n)
+	}
+}
+
+// countingProvider accepts every message and counts the sends of each notification.
+type countingProvider struct {
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func (p *countingProvider) Send(_ context.Context, m channel.Message) channel.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent[m.NotificationID]++
+	return channel.Result{Outcome: channel.Delivered}
 }
 
 func contains(fields []string, want string) bool {
