@@ -3,8 +3,8 @@ package push
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
-	"unicode"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
 )
 
 // maxErrorMessage bounds how much of FCM's own message an error carries.
@@ -58,7 +58,7 @@ func parseError(body []byte) (apiError, bool) {
 	}
 	s = ""
 	if json.Unmarshal(status["message"], &s) == nil {
-		e.Message = clean(s, maxErrorMessage)
+		e.Message = channel.OneLine(s, maxErrorMessage)
 	}
 	var details []map[string]json.RawMessage
 	if json.Unmarshal(status["details"], &details) == nil {
@@ -87,23 +87,4 @@ func codeName(s string) string {
 		}
 	}
 	return s
-}
-
-// clean makes s fit on one line of an error: control and invalid characters dropped, spaces
-// trimmed, at most max runes.
-func clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			continue
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
 }

@@ -111,9 +111,9 @@ func (c Config) validate() error {
 		return errors.New("credentials_file is required")
 	case c.Project != "" && !validProject(c.Project):
 		return errors.New("project must be a Firebase project ID (letters, digits and hyphens)")
-	case c.APIURL != "" && !isHTTPURL(c.APIURL):
+	case c.APIURL != "" && !channel.IsHTTPURL(c.APIURL):
 		return errors.New("api_url must be an absolute http or https URL")
-	case c.TokenURL != "" && !isHTTPURL(c.TokenURL):
+	case c.TokenURL != "" && !channel.IsHTTPURL(c.TokenURL):
 		return errors.New("token_url must be an absolute http or https URL")
 	}
 	return nil
@@ -129,11 +129,6 @@ func validProject(p string) bool {
 		}
 	}
 	return p != ""
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // Option changes how New builds a Provider.
@@ -369,7 +364,7 @@ func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result
 			Name string `json:"name"`
 		}
 		_ = json.Unmarshal(body, &sent)
-		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: clean(sent.Name, 256)}
+		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: channel.OneLine(sent.Name, 256)}
 	}
 	apiErr, _ := parseError(body)
 	res := channel.Result{Outcome: channel.Permanent, StatusCode: code, ErrorCode: apiErr.Code()}

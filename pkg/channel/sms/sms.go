@@ -136,18 +136,13 @@ func (c Config) validate() error {
 	case c.MessagingServiceSID != "" && !strings.HasPrefix(c.MessagingServiceSID, "MG"):
 		return errors.New("messaging_service_sid must be a Messaging Service SID (MG…)")
 	}
-	if c.StatusCallback != "" && !isHTTPURL(c.StatusCallback) {
+	if c.StatusCallback != "" && !channel.IsHTTPURL(c.StatusCallback) {
 		return errors.New("status_callback must be an absolute http or https URL")
 	}
-	if c.BaseURL != "" && !isHTTPURL(c.BaseURL) {
+	if c.BaseURL != "" && !channel.IsHTTPURL(c.BaseURL) {
 		return errors.New("base_url must be an absolute http or https URL")
 	}
 	return nil
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // Option changes how New builds a Provider.
@@ -268,7 +263,7 @@ func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result
 			SID string `json:"sid"`
 		}
 		_ = json.Unmarshal(body, &msg)
-		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: clean(msg.SID, 64)}
+		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: channel.OneLine(msg.SID, 64)}
 	}
 	res := channel.Result{Outcome: channel.Permanent, StatusCode: code}
 	apiErr, _ := parseError(body)

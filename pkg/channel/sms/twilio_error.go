@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
 )
 
 // maxErrorMessage bounds how much of Twilio's own message an error carries.
@@ -56,30 +57,11 @@ func parseError(body []byte) (apiError, bool) {
 	}
 	var s string
 	if json.Unmarshal(raw.Message, &s) == nil {
-		e.Message = clean(s, maxErrorMessage)
+		e.Message = channel.OneLine(s, maxErrorMessage)
 	}
 	s = ""
 	if json.Unmarshal(raw.MoreInfo, &s) == nil && (strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")) {
-		e.MoreInfo = clean(s, maxErrorMessage)
+		e.MoreInfo = channel.OneLine(s, maxErrorMessage)
 	}
 	return e, true
-}
-
-// clean makes s fit on one line of an error: control and invalid characters dropped, spaces
-// trimmed, at most max runes.
-func clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			continue
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
 }
