@@ -234,6 +234,17 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) ([
 	return out, &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, nil
 }
 
+// latestFailures selects what LatestFailures reads: a single state, so the planner walks
+// notifications_status_created_idx backwards and stops after limit rows.
+var latestFailures = Filter{Statuses: []notification.Status{notification.Failed}}
+
+// LatestFailures returns up to limit failed notifications, the most recently requested first,
+// without their bodies. It reads an index, whatever the table holds (TestListFiltersUseIndexes).
+func (s *Store) LatestFailures(ctx context.Context, limit int) ([]notification.Notification, error) {
+	out, _, err := s.List(ctx, latestFailures, nil, limit)
+	return out, err
+}
+
 // Count counts the notifications f selects that are in one of states (all states when none).
 func (s *Store) Count(ctx context.Context, f Filter, states []notification.Status) (int64, error) {
 	where, args, err := f.where(nil, states)

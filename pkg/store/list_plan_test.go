@@ -70,6 +70,8 @@ func TestListFiltersUseIndexes(t *testing.T) {
 		"token scope":       {Filter{Prefixes: scope}, nil, "notifications_created_idx"},
 		"status and scope":  {Filter{Statuses: []notification.Status{notification.Failed}, Prefixes: scope}, nil, "notifications_status_created_idx"},
 		"channel and error": {Filter{Channel: notification.Webhook, Error: "HTTP 503"}, nil, ""},
+		// The status page's latest failures.
+		"latest failures": {latestFailures, nil, "notifications_status_created_idx"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
