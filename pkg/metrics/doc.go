@@ -56,6 +56,19 @@
 // of scheduled and retrying rows by due time, so it costs a heap page per past-due row
 // (normally none) and stops counting at store.PastDueCap (1000).
 //
+// # Status page
+//
+// The metrics function also serves a read-only HTML status page at StatusPath for operators
+// (html/template, no scripts, reloading itself every ten seconds): each stream's backlog,
+// pending entries, oldest entry and dead letters, the status counts, the failure rate per
+// channel, the past-due count and the latest failed notifications, each linked to its
+// timeline at TimelinePath. It reads through the same collectors and store statements as a
+// scrape, plus one indexed page of failed notifications (store.LatestFailures), and reuses
+// what it read for Config.StatusCacheFor, so open tabs cost no more than a scrape every few
+// seconds. Recipients are masked (notification.MaskRecipient), bodies are never read, and
+// error texts are cut short. A datastore that cannot be read makes the page a 503 that says
+// which one.
+//
 // The package does not decide what the deliver functions record: its subpackage recorder (kept
 // apart so the deliver functions do not link the Prometheus client) writes the attempt counters
 // and latency histograms this package exports.

@@ -52,6 +52,9 @@ type Config struct {
 	// PastDueAfter is how long a notification may be due and not released before it counts
 	// as past due.
 	PastDueAfter time.Duration
+	// StatusCacheFor is how long the status page shows what it read before reading again,
+	// however many open it. Zero means 5s.
+	StatusCacheFor time.Duration
 	// Now is the clock ages and windows are measured with; nil means time.Now. How long a
 	// collector took is always measured with the real clock.
 	Now func() time.Time
@@ -66,6 +69,8 @@ type Exporter struct {
 	logger     *slog.Logger
 	// process holds the Go runtime and process collectors, which need no context.
 	process *prometheus.Registry
+	// page serves the status pages.
+	page *statusPage
 }
 
 type namedCollector struct {
@@ -106,6 +111,7 @@ func NewExporter(cfg Config) *Exporter {
 		timeout: cfg.ScrapeTimeout,
 		logger:  logger,
 		process: process,
+		page:    newStatusPage(cfg, now, logger),
 	}
 }
 
@@ -234,9 +240,12 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Handler returns the metrics function's handler: the exporter at Path.
+// Handler returns the metrics function's handler: the exporter at Path, the status page at
+// StatusPath and each notification's timeline under TimelinePath.
 func Handler(e *Exporter) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Path, e)
+	mux.HandleFunc("GET "+StatusPath+"{$}", e.page.serveOverview)
+	mux.HandleFunc("GET "+TimelinePath+"{id}", e.page.serveTimeline)
 	return mux
 }

@@ -162,8 +162,10 @@ func flatten(families map[string]*dto.MetricFamily) map[string]float64 {
 	return out
 }
 
-// fixture is the known state TestScrapeReportsEveryMetric and the Prometheus test read.
-// Times are relative to scrapeTime (T).
+// fixture is the known state TestScrapeReportsEveryMetric, the Prometheus test and the status
+// page tests read. Times are relative to scrapeTime (T). Every notification carries
+// fixtureBody and goes to its channel's fixtureRecipients address; failed ones record
+// fixtureErrors.
 //
 // PostgreSQL:
 //   - T-60m: 3 push/high scheduled for T+1h, T-2m (past due) and T-30s (due, not past due yet)
@@ -189,10 +191,7 @@ func (b *testBundle) fixture(t testing.TB) {
 	seq := 0
 	request := func(ch notification.Channel, p notification.Priority) store.NewNotification {
 		seq++
-		r := notification.Request{Channel: ch, Priority: p, To: "someone@example.com"}
-		if ch == notification.Webhook {
-			r.To = "https://example.com/hook"
-		}
+		r := notification.Request{Channel: ch, Priority: p, To: fixtureRecipients[ch], Subject: fixtureSubject, Body: fixtureBody}
 		return store.NewNotification{Source: "fixture", EventID: strconv.Itoa(seq), MaxAttempts: 3, Request: r}
 	}
 	insert := func(reqs ...store.NewNotification) []string {
@@ -209,8 +208,12 @@ func (b *testBundle) fixture(t testing.TB) {
 		require.NoError(t, err)
 		outcome := map[notification.Status]string{notification.Delivered: "delivered", notification.Failed: "permanent",
 			notification.Retrying: "transient"}[status]
-		require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: n.Attempts, Status: status,
-			Outcome: outcome, NextAttemptAt: next, StartedAt: b.storeNow}))
+		a := store.Attempt{NotificationID: id, Attempt: n.Attempts, Status: status, Outcome: outcome,
+			NextAttemptAt: next, StartedAt: b.storeNow}
+		if status == notification.Failed {
+			a.Error = fixtureErrors[n.Channel]
+		}
+		require.NoError(t, b.store.Record(ctx, a))
 	}
 
 	b.storeNow = *at(-60 * time.Minute)
@@ -297,6 +300,28 @@ func (b *testBundle) fixture(t testing.TB) {
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "permanent", 0, false))
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "transient", 0, false))
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "transient", 0, false))
+}
+
+// What the fixture's notifications hold, which the status pages must never show whole.
+const (
+	fixtureSecret  = "s3cr3t-hook-token"
+	fixtureSubject = "Your order has shipped"
+	fixtureBody    = "Your one-time code is 918273"
+)
+
+// fixtureRecipients are the fixture's addresses, by channel.
+var fixtureRecipients = map[notification.Channel]string{
+	notification.Email:   "someone@example.com",
+	notification.SMS:     "+15555550123",
+	notification.Push:    "dGhpcyBpcyBhIGRldmljZSB0b2tlbg",
+	notification.Webhook: "https://hooks.example.com/services/" + fixtureSecret,
+}
+
+// fixtureErrors are the errors the fixture's failed notifications record, by channel; the SMS
+// one is longer than the status pages show.
+var fixtureErrors = map[notification.Channel]string{
+	notification.Email: "send email: 550 5.1.1 mailbox unavailable",
+	notification.SMS:   "send sms: provider answered 400: " + strings.Repeat("invalid number ", 40),
 }
 
 // entryID is the stream id of the first entry added at t.

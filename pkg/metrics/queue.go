@@ -73,6 +73,8 @@ func (c *queueCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 // backlog is what a stream holds that is not delivered yet.
 type backlog struct {
 	length int64
+	// pending is how many of them a consumer has read and not acknowledged yet.
+	pending int64
 	// oldest is the id of the oldest entry not delivered yet, "" when there is none.
 	oldest string
 }
@@ -113,7 +115,7 @@ func (c *queueCollector) backlog(ctx context.Context, stream string) (backlog, e
 			return backlog{}, err
 		}
 	}
-	b := backlog{length: lag + g.Pending}
+	b := backlog{length: lag + g.Pending, pending: g.Pending}
 	if g.Pending > 0 {
 		p, err := c.client.XPending(ctx, stream, c.group).Result()
 		if err != nil {
@@ -191,16 +193,30 @@ func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Update implements collector.
 func (c *deadLetterCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	pipe := c.client.Pipeline()
-	lens := make([]*redis.IntCmd, len(notification.Priorities))
-	for i, p := range notification.Priorities {
-		lens[i] = pipe.XLen(ctx, c.keys.DeadLetter(string(p)))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("read length of dead-letter streams: %w", err)
+	lens, err := c.lengths(ctx)
+	if err != nil {
+		return err
 	}
 	for i, p := range notification.Priorities {
-		ch <- prometheus.MustNewConstMetric(deadLetterLengthDesc, prometheus.GaugeValue, float64(lens[i].Val()), QueueName(p))
+		ch <- prometheus.MustNewConstMetric(deadLetterLengthDesc, prometheus.GaugeValue, float64(lens[i]), QueueName(p))
 	}
 	return nil
+}
+
+// lengths returns the length of each priority's dead-letter stream, in the order of
+// notification.Priorities.
+func (c *deadLetterCollector) lengths(ctx context.Context) ([]int64, error) {
+	pipe := c.client.Pipeline()
+	cmds := make([]*redis.IntCmd, len(notification.Priorities))
+	for i, p := range notification.Priorities {
+		cmds[i] = pipe.XLen(ctx, c.keys.DeadLetter(string(p)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read length of dead-letter streams: %w", err)
+	}
+	lens := make([]int64, len(cmds))
+	for i, cmd := range cmds {
+		lens[i] = cmd.Val()
+	}
+	return lens, nil
 }

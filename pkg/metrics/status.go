@@ -61,9 +61,30 @@ func (c *failureRateCollector) Describe(ch chan<- *prometheus.Desc) {
 // Update implements collector. Every channel is reported, 0 when none of its notifications
 // finished within the window, so an alert on the rate never sees it vanish.
 func (c *failureRateCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	finished, err := c.store.FinishedSince(ctx, c.now().Add(-c.window))
+	rates, err := c.rates(ctx)
 	if err != nil {
 		return err
+	}
+	for _, r := range rates {
+		ch <- prometheus.MustNewConstMetric(failureRateDesc, prometheus.GaugeValue, r.rate, string(r.channel))
+	}
+	return nil
+}
+
+// channelRate is how one channel's notifications that finished within the window ended.
+type channelRate struct {
+	channel           notification.Channel
+	failed, delivered int64
+	// rate is FailureRate of the two.
+	rate float64
+}
+
+// rates returns every channel's failure rate, the known channels first in their order, then
+// any other channel the counts name.
+func (c *failureRateCollector) rates(ctx context.Context) ([]channelRate, error) {
+	finished, err := c.store.FinishedSince(ctx, c.now().Add(-c.window))
+	if err != nil {
+		return nil, err
 	}
 	channels := slices.Clone(notification.Channels)
 	for chn := range finished {
@@ -71,10 +92,13 @@ func (c *failureRateCollector) Update(ctx context.Context, ch chan<- prometheus.
 			channels = append(channels, chn)
 		}
 	}
-	for _, chn := range channels {
-		ch <- prometheus.MustNewConstMetric(failureRateDesc, prometheus.GaugeValue, FailureRate(finished[chn]), string(chn))
+	out := make([]channelRate, len(channels))
+	for i, chn := range channels {
+		counts := finished[chn]
+		out[i] = channelRate{channel: chn, failed: counts[notification.Failed], delivered: counts[notification.Delivered],
+			rate: FailureRate(counts)}
 	}
-	return nil
+	return out, nil
 }
 
 // FailureRate is the percentage of the delivered and failed notifications of counts that
@@ -109,12 +133,17 @@ func (c *pastDueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Update implements collector.
 func (c *pastDueCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	n, err := c.store.CountPastDue(ctx, c.now().Add(-c.after))
+	n, err := c.count(ctx)
 	if err != nil {
 		return err
 	}
 	ch <- prometheus.MustNewConstMetric(pastDueDesc, prometheus.GaugeValue, float64(n))
 	return nil
+}
+
+// count counts the past-due notifications, up to store.PastDueCap.
+func (c *pastDueCollector) count(ctx context.Context) (int64, error) {
+	return c.store.CountPastDue(ctx, c.now().Add(-c.after))
 }
 
 // rollupCollector reports how many changes to the maintained status counters wait for the
