@@ -3,8 +3,9 @@
 # installed, running and reachable at 127.0.0.1, and that PostgreSQL has a superuser role named
 # after the current OS user (reachable over TCP without a password) and the databases `pulse` and
 # `test`. It also makes sure the server binaries that tests start private instances from
-# (redis-server, initdb, pg_ctl, postgres) and the Prometheus binaries the metrics tests run
-# (prometheus, promtool) are installed.
+# (redis-server, initdb, pg_ctl, postgres), the Prometheus binaries the metrics tests run
+# (prometheus, promtool) and the headless browser the status page test drives (chromium) are
+# installed.
 #
 # It is idempotent and prints nothing when everything is already in place. As root it installs
 # what is missing with apt-get; otherwise it says which command to run.
@@ -91,6 +92,10 @@ find_binaries() {
 	if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 		NEED_PACKAGES+=(prometheus)
 	fi
+	# The metrics tests load the status page in a real headless Chromium.
+	if ! command -v chromium >/dev/null; then
+		NEED_PACKAGES+=(chromium)
+	fi
 	[ ${#NEED_PACKAGES[@]} -eq 0 ]
 }
 
@@ -109,7 +114,7 @@ ensure_binaries() {
 		die "apt-get install ${packages[*]} failed"
 	find_binaries || die "still missing after apt-get install: PostgreSQL server binaries
 (initdb, pg_ctl, postgres: ${PG_BIN:-not found}), psql (${PSQL:-not found}),
-pg_isready (${PG_ISREADY:-not found}), redis-server/redis-cli or prometheus/promtool"
+pg_isready (${PG_ISREADY:-not found}), redis-server/redis-cli, prometheus/promtool or chromium"
 }
 
 # ---------------------------------------------------------------------------------------------
