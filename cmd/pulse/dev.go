@@ -166,6 +166,7 @@ func dev(ctx context.Context, args []string) error {
   SMS capture:      http://127.0.0.1:%d/   (Twilio-shaped; PULSE_SMS_ACCOUNTS points here)
   push capture:     http://127.0.0.1:%d/   (FCM-shaped, with its token endpoint; PULSE_PUSH_ACCOUNTS points here)
   metrics:          http://127.0.0.1:%d/metrics
+  status page:      http://127.0.0.1:%d/   (queues, counts, latest failures; open it in a browser)
 Try:
   go run ./cmd/pulse send --to http://127.0.0.1:%d/hook --data '{"hello":"world"}'
   go run ./cmd/pulse send --channel email --to someone@example.com --subject Hello --text 'Hi there'
@@ -173,7 +174,7 @@ Try:
   go run ./cmd/pulse send --channel push --to device-token-1 --subject Hello --text 'From Pulse' --data '{"data":{"order":"42"}}'
   go run ./cmd/pulse inspect
 Stop with Ctrl-C.
-`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.SMSPort, devCfg.PushPort, devCfg.MetricsPort, devCfg.WebhookPort)
+`, devCfg.IngestPort, devCfg.WebhookPort, devCfg.SMTPPort, devCfg.SMSPort, devCfg.PushPort, devCfg.MetricsPort, devCfg.MetricsPort, devCfg.WebhookPort)
 	return stopped(ctx, g.Wait())
 }
 

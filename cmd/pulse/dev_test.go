@@ -90,6 +90,14 @@ func TestDev(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `pulse_notifications_by_status{status="delivered"} 1`)
 	}, 30*time.Second, 100*time.Millisecond, "metrics never showed the delivered notification")
+	// So does the status page, whose address `pulse dev` prints.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports["METRICS"]))
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+	require.Contains(t, string(page), "<h1>Pulse status</h1>")
 
 	// A scheduled send goes out through cron, ticked by the PingSources of config/.
 	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
