@@ -20,7 +20,7 @@ type Dev struct {
 	DeliverLowPort int `envconfig:"PULSE_DEV_DELIVER_LOW_PORT" default:"8082"`
 	// CronPort is where cron listens for the PingSource events `pulse dev` sends it.
 	CronPort int `envconfig:"PULSE_DEV_CRON_PORT" default:"8083"`
-	// MetricsPort is where the metrics function serves /metrics.
+	// MetricsPort is where the metrics function serves /metrics and the status page.
 	MetricsPort int `envconfig:"PULSE_DEV_METRICS_PORT" default:"8084"`
 	// WebhookPort is where the capture webhook receiver listens: send webhooks to
 	// http://127.0.0.1:8090/ to see them arrive.
