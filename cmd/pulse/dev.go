@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -27,9 +26,6 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
-
-// devEmailFrom is the sender of the email `pulse dev` delivers to its capture SMTP server.
-const devEmailFrom = "Pulse dev <pulse@pulse.localhost>"
 
 var devCommand = command{
 	name: "dev",
@@ -67,14 +63,8 @@ func dev(ctx context.Context, args []string) error {
 	if err := config.Load(&devCfg); err != nil {
 		return err
 	}
-	// The deliver functions send email to the capture SMTP server, unencrypted: it is on
-	// this machine and needs no password.
-	if err := config.SetDefaults(map[string]string{
-		"PULSE_EMAIL_ACCOUNTS": fmt.Sprintf("capture=smtp://127.0.0.1:%d?from=%s&tls=none", devCfg.SMTPPort, url.QueryEscape(devEmailFrom)),
-	}); err != nil {
-		return err
-	}
-	// Before the deliver functions' configuration is read: it sets their SMS and push accounts.
+	// Before the deliver functions' configuration is read: it sets their email, SMS and push
+	// accounts.
 	captures, err := newDevCaptures(devCfg)
 	if err != nil {
 		return err
@@ -123,8 +113,6 @@ func dev(ctx context.Context, args []string) error {
 		return fmt.Errorf("webhook receiver (PULSE_DEV_WEBHOOK_PORT): %w", err)
 	}
 	g.Go(func() error { return serveListener(gctx, ln, receiver) })
-	mailbox := capture.NewSMTP(capture.SMTPConfig{Out: os.Stdout})
-	g.Go(func() error { return mailbox.ListenAndServe(gctx, "127.0.0.1:"+strconv.Itoa(devCfg.SMTPPort)) })
 	captures.serve(gctx, g)
 
 	ingestCfg.Port = devCfg.IngestPort

@@ -51,7 +51,7 @@ func TestDevCapturesReceiveWhatProvidersSend(t *testing.T) {
 		cancel()
 		require.NoError(t, g.Wait())
 		captures.close()
-		_, err := os.Stat(captures.dir)
+		_, err := os.Stat(captures.KeyFile)
 		require.True(t, os.IsNotExist(err), "the generated key is removed")
 	})
 	for _, port := range []int{dev.SMSPort, dev.PushPort} {
@@ -76,10 +76,10 @@ func TestDevCapturesReceiveWhatProvidersSend(t *testing.T) {
 
 	res := smsProvider.Send(ctx, channel.Message{NotificationID: "n1", Channel: "sms", To: "+15551234567", Body: "Your code is 1234"})
 	require.Equal(t, channel.Delivered, res.Outcome, "%v", res.Err)
-	got := captures.sms.Messages()
+	got := captures.Twilio.Messages()
 	require.Len(t, got, 1)
 	require.Equal(t, res.ProviderMessageID, got[0].SID)
-	require.Empty(t, cmp.Diff(capture.SMSMessage{SID: got[0].SID, AccountSID: devTwilioAccount, To: "+15551234567", From: devTwilioFrom,
+	require.Empty(t, cmp.Diff(capture.SMSMessage{SID: got[0].SID, AccountSID: capture.TwilioAccountSID, To: "+15551234567", From: capture.TwilioFrom,
 		Body: "Your code is 1234"}, got[0]), "(-want +got)")
 
 	for range 3 {
@@ -88,9 +88,9 @@ func TestDevCapturesReceiveWhatProvidersSend(t *testing.T) {
 		require.Equal(t, channel.Delivered, res.Outcome, "%v", res.Err)
 	}
 	require.Equal(t, "projects/pulse-dev/messages/0:3", res.ProviderMessageID)
-	require.Equal(t, 1, captures.fcm.Grants(), "one access token serves every send")
-	require.Empty(t, cmp.Diff(capture.PushMessage{Project: devFCMProject, Token: "device-token-1", Title: "Hello", Body: "From Pulse",
-		Data: map[string]string{"order": "42"}, Overrides: []string{"apns"}}, captures.fcm.Messages()[0]), "(-want +got)")
+	require.Equal(t, 1, captures.FCM.Grants(), "one access token serves every send")
+	require.Empty(t, cmp.Diff(capture.PushMessage{Name: "projects/pulse-dev/messages/0:1", Project: capture.FCMProject, Token: "device-token-1", Title: "Hello", Body: "From Pulse",
+		Data: map[string]string{"order": "42"}, Overrides: []string{"apns"}}, captures.FCM.Messages()[0]), "(-want +got)")
 
 	refused := map[string]struct {
 		send func() channel.Result
@@ -118,8 +118,8 @@ func TestDevCapturesReceiveWhatProvidersSend(t *testing.T) {
 	for name, tt := range refused {
 		require.Empty(t, cmp.Diff(tt.want, tt.send(), cmpopts.IgnoreFields(channel.Result{}, "Err")), "%s (-want +got)", name)
 	}
-	require.Len(t, captures.sms.Messages(), 1)
-	require.Len(t, captures.fcm.Messages(), 3)
+	require.Len(t, captures.Twilio.Messages(), 1)
+	require.Len(t, captures.FCM.Messages(), 3)
 }
 
 // TestDevKeepsConfiguredAccounts: accounts set in the environment win over the captures.

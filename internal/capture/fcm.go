@@ -113,6 +113,8 @@ func decodeSegment(s string, v any) error {
 
 // PushMessage is one message the FCM capture accepted.
 type PushMessage struct {
+	// Name is the message's name in the capture's answer, the provider message id.
+	Name    string
 	Project string
 	Token   string
 	Title   string
@@ -218,8 +220,8 @@ func (f *FCM) send(w http.ResponseWriter, r *http.Request, project string) {
 		}
 	}
 	f.mu.Lock()
+	got.Name = fmt.Sprintf("projects/%s/messages/0:%d", project, len(f.messages)+1)
 	f.messages = append(f.messages, got)
-	n := len(f.messages)
 	f.mu.Unlock()
 	select {
 	case f.received <- struct{}{}:
@@ -231,7 +233,7 @@ func (f *FCM) send(w http.ResponseWriter, r *http.Request, project string) {
 			project, got.Token, got.Title, got.Body, data, got.Overrides)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"name": fmt.Sprintf("projects/%s/messages/0:%d", project, n)})
+	_ = json.NewEncoder(w).Encode(map[string]string{"name": got.Name})
 }
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted message.
