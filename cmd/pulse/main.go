@@ -42,7 +42,7 @@ commands:
 
 environment: PULSE_URL and PULSE_TOKEN (send, get, list, retry, cancel, suppressions); PULSE_DATABASE_URL
 (migrate, inspect, deadletter, dev); PULSE_REDIS_URL and PULSE_REDIS_PREFIX (inspect, deadletter, dev).
-exit codes: 0 done, 1 error, 2 usage, 3 nothing matched (list, retry, cancel).
+exit codes: 0 done, 1 error, 2 usage, 3 nothing matched (list, retry, cancel, suppressions).
 
 Run 'pulse <command> -h' for a command's arguments, flags and environment variables.
 `
@@ -78,7 +78,7 @@ func run(ctx context.Context, command string, args []string) error {
 	case "retry", "cancel":
 		return bulkCmd(ctx, command, args, os.Stdout, os.Stderr, stdoutIsTerminal())
 	case "suppressions":
-		return suppressions(ctx, args)
+		return suppressionsCmd(ctx, args, os.Stdout)
 	case "deadletter":
 		return deadletterCmd(ctx, args, os.Stdout)
 	case "help", "-h", "--help":

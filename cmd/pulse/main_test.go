@@ -79,15 +79,17 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		"pulse -h":           {[]string{"-h"}, []string{"dev", "migrate", "send", "get ID", "inspect"}},
-		"pulse help":         {[]string{"help"}, []string{"dev", "migrate", "send", "get ID", "inspect"}},
-		"dev":                {[]string{"dev", "-h"}, []string{"usage: pulse dev", "PULSE_DEV_INGEST_PORT", "PULSE_DEV_MANIFESTS", "PULSE_DATABASE_URL", "PULSE_REDIS_URL", "PULSE_WEBHOOK_SECRET", "PULSE_INGEST_AUTH", "PULSE_CRON_BUDGET", "PULSE_STREAM_CONCURRENCY", "(a fixed development value)"}},
-		"migrate":            {[]string{"migrate", "-h"}, []string{"usage: pulse migrate", "PULSE_DATABASE_URL", "default postgres://127.0.0.1:5432/pulse"}},
-		"send":               {[]string{"send", "-h"}, []string{"usage: pulse send [flags]", "-to", "-data", "-id", "PULSE_URL", "PULSE_TOKEN"}},
-		"get":                {[]string{"get", "-h"}, []string{"usage: pulse get [flags] ID", "Arguments:", "ID ", "PULSE_URL", "PULSE_TOKEN"}},
-		"deadletter list":    {[]string{"deadletter", "list", "-h"}, []string{"usage: pulse deadletter list [flags]", "-o", "-limit", "PULSE_DATABASE_URL", "PULSE_REDIS_PREFIX"}},
-		"deadletter redrive": {[]string{"deadletter", "redrive", "-h"}, []string{"usage: pulse deadletter redrive [flags] ID... | --all", "-all", "PULSE_REDIS_URL"}},
-		"inspect":            {[]string{"inspect", "-h"}, []string{"usage: pulse inspect", "PULSE_DATABASE_URL", "PULSE_REDIS_URL", "PULSE_REDIS_PREFIX", "default redis://127.0.0.1:6379/0"}},
+		"pulse -h":            {[]string{"-h"}, []string{"dev", "migrate", "send", "get ID", "inspect"}},
+		"pulse help":          {[]string{"help"}, []string{"dev", "migrate", "send", "get ID", "inspect"}},
+		"dev":                 {[]string{"dev", "-h"}, []string{"usage: pulse dev", "PULSE_DEV_INGEST_PORT", "PULSE_DEV_MANIFESTS", "PULSE_DATABASE_URL", "PULSE_REDIS_URL", "PULSE_WEBHOOK_SECRET", "PULSE_INGEST_AUTH", "PULSE_CRON_BUDGET", "PULSE_STREAM_CONCURRENCY", "(a fixed development value)"}},
+		"migrate":             {[]string{"migrate", "-h"}, []string{"usage: pulse migrate", "PULSE_DATABASE_URL", "default postgres://127.0.0.1:5432/pulse"}},
+		"send":                {[]string{"send", "-h"}, []string{"usage: pulse send [flags]", "-to", "-data", "-id", "PULSE_URL", "PULSE_TOKEN"}},
+		"get":                 {[]string{"get", "-h"}, []string{"usage: pulse get [flags] ID", "Arguments:", "ID ", "PULSE_URL", "PULSE_TOKEN"}},
+		"deadletter list":     {[]string{"deadletter", "list", "-h"}, []string{"usage: pulse deadletter list [flags]", "-o", "-limit", "PULSE_DATABASE_URL", "PULSE_REDIS_PREFIX"}},
+		"deadletter redrive":  {[]string{"deadletter", "redrive", "-h"}, []string{"usage: pulse deadletter redrive [flags] ID... | --all", "-all", "PULSE_REDIS_URL"}},
+		"suppressions list":   {[]string{"suppressions", "list", "-h"}, []string{"usage: pulse suppressions list [flags]", "-channel", "-address", "-limit", "-o", "PULSE_URL", "PULSE_TOKEN", "Exit codes:"}},
+		"suppressions remove": {[]string{"suppressions", "remove", "-h"}, []string{"usage: pulse suppressions remove [flags] CHANNEL ADDRESS", "Arguments:", "CHANNEL", "PULSE_TOKEN"}},
+		"inspect":             {[]string{"inspect", "-h"}, []string{"usage: pulse inspect", "PULSE_DATABASE_URL", "PULSE_REDIS_URL", "PULSE_REDIS_PREFIX", "default redis://127.0.0.1:6379/0"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -235,6 +235,8 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return errors.New("ingest refused the token (PULSE_TOKEN): a valid bearer token is required")
 	case resp.StatusCode == http.StatusNotFound && eb.Error == "":
 		return fmt.Errorf("ingest at %s has no operator API (404): is it an older Pulse?", c.redacted())
+	case resp.StatusCode == http.StatusNotFound:
+		return &exitCodeError{code: exitNoMatches, err: fmt.Errorf("ingest at %s answered %s: %s", c.redacted(), resp.Status, eb.Error)}
 	default:
 		msg := eb.Error
 		if msg == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -22,7 +23,11 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-const cliToken = "tok-cli-shop"
+const (
+	cliToken = "tok-cli-shop"
+	// opsToken is allowed every source, as suppressions need.
+	opsToken = "tok-ops"
+)
 
 type operateBundle struct {
 	url   string
@@ -46,7 +51,7 @@ func setupOperate(t *testing.T) *operateBundle {
 	logger := slog.New(slog.DiscardHandler)
 	committer := ingest.NewCommitter(st, queue.New(rdb, queue.NewKeys(prefix), nil), logger, 100, 1)
 	committer.Start()
-	cfg := config.Ingest{Auth: "token", Tokens: config.Tokens{cliToken: {"https://shop.example.com/"}, "tok-other": {"urn:other"}},
+	cfg := config.Ingest{Auth: "token", Tokens: config.Tokens{cliToken: {"https://shop.example.com/"}, "tok-other": {"urn:other"}, opsToken: {"*"}},
 		MaxRequestBytes: 1 << 20, MaxBatch: 10, Retry: config.Retry{Schedule: []time.Duration{time.Second}}}
 	srv := httptest.NewServer(ingest.NewHandler(cfg, st, committer, logger))
 	t.Cleanup(func() { srv.Close(); committer.Stop() })
@@ -83,12 +88,22 @@ func setupOperate(t *testing.T) *operateBundle {
 // output.
 func (b *operateBundle) pulse(t *testing.T, command string, args ...string) (int, string, string) {
 	t.Helper()
+	return b.pulseAs(t, cliToken, command, args...)
+}
+
+// pulseAs runs one operator command ("list", "retry", "cancel", "suppressions list" …) with
+// token.
+func (b *operateBundle) pulseAs(t *testing.T, token, command string, args ...string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	args = append([]string{"--url", b.url, "--token", cliToken}, args...)
+	args = append([]string{"--url", b.url, "--token", token}, args...)
 	var err error
-	if command == "list" {
+	switch sub, ok := strings.CutPrefix(command, "suppressions "); {
+	case ok:
+		err = suppressionsCmd(context.Background(), append([]string{sub}, args...), &stdout)
+	case command == "list":
 		err = listCmd(context.Background(), args, &stdout, &stderr)
-	} else {
+	default:
 		err = bulkCmd(context.Background(), command, args, &stdout, &stderr, false)
 	}
 	if err != nil {
@@ -224,12 +239,25 @@ func TestRetryAndCancelCommands(t *testing.T) {
 // TestUnreachableIngest: the message names where it tried without credentials or tokens.
 func TestUnreachableIngest(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	err := listCmd(context.Background(), []string{"--url", "http://admin:hunter2@127.0.0.1:1/?k=v", "--token", "s3cret"}, &stdout, &stderr)
-	require.Error(t, err)
-	require.Equal(t, exitError, exitCode(err))
-	require.Contains(t, err.Error(), "cannot reach ingest at http://127.0.0.1:1/ (PULSE_URL)")
-	require.NotContains(t, err.Error(), "hunter2")
-	require.NotContains(t, err.Error(), "admin")
-	require.NotContains(t, err.Error(), "s3cret")
+	flags := []string{"--url", "http://admin:hunter2@127.0.0.1:1/?k=v", "--token", "s3cret"}
+	for name, run := range map[string]func() error{
+		"list": func() error { return listCmd(context.Background(), flags, io.Discard, io.Discard) },
+		"suppressions list": func() error {
+			return suppressionsCmd(context.Background(), append([]string{"list"}, flags...), io.Discard)
+		},
+		"suppressions remove": func() error {
+			return suppressionsCmd(context.Background(), append([]string{"remove"}, append(flags, "sms", "+15550100")...), io.Discard)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := run()
+			require.Error(t, err)
+			require.Equal(t, exitError, exitCode(err))
+			require.Contains(t, err.Error(), "cannot reach ingest at http://127.0.0.1:1/ (PULSE_URL)")
+			require.NotContains(t, err.Error(), "hunter2")
+			require.NotContains(t, err.Error(), "admin")
+			require.NotContains(t, err.Error(), "s3cret")
+		})
+	}
 }
