@@ -300,6 +300,15 @@ func (b *testBundle) fixture(t testing.TB) {
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "permanent", 0, false))
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "transient", 0, false))
 	require.NoError(t, b.recorder.Attempt(ctx, "sms", "low", "transient", 0, false))
+
+	// What the deliver pods reported of their provider accounts: the primary SMTP relay's
+	// breaker is open (until after the scrape), the backup's closed; the primary's rate limit
+	// held back three sends.
+	require.NoError(t, b.recorder.Breaker(ctx, "email", "primary", "pod-a", 2, scrapeTime.Add(time.Hour)))
+	require.NoError(t, b.recorder.Breaker(ctx, "email", "backup", "pod-a", 0, time.Time{}))
+	for range 3 {
+		require.NoError(t, b.recorder.Throttled(ctx, "email", "primary"))
+	}
 }
 
 // What the fixture's notifications hold, which the status pages must never show whole.
@@ -364,6 +373,10 @@ func fixtureMetrics(pending int) map[string]float64 {
 		`pulse_notification_failure_rate{channel="sms"}`:     100,
 		`pulse_notification_failure_rate{channel="push"}`:    0,
 		`pulse_notification_failure_rate{channel="webhook"}`: 0,
+
+		`pulse_provider_breaker_state{account="primary",channel="email"}`: 2,
+		`pulse_provider_breaker_state{account="backup",channel="email"}`:  0,
+		`pulse_provider_throttled_total{provider="email/primary"}`:        3,
 	}
 	for _, name := range collectorNames {
 		want[fmt.Sprintf(`pulse_scrape_collector_success{collector=%q}`, name)] = 1

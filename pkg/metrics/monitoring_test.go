@@ -451,8 +451,9 @@ scrape_configs:
 	}
 
 	// The rules evaluate against the real series without errors, and exactly the alerts the
-	// fixture calls for are on their way: failure rates of 25% (email) and 100% (sms), and two
-	// past-due notifications. Their "for" keeps them pending for the whole test.
+	// fixture calls for are on their way: failure rates of 25% (email) and 100% (sms), two
+	// past-due notifications, and the primary email account's open breaker. Their "for" keeps
+	// them pending for the whole test.
 	waitFor(t, "the rules to be evaluated", func() error {
 		var data struct {
 			Groups []struct {
@@ -477,7 +478,8 @@ scrape_configs:
 		}
 		return nil
 	})
-	want := []string{"HighFailureRate channel=email pending", "HighFailureRate channel=sms pending", "NotificationsPastDue pending"}
+	want := []string{"HighFailureRate channel=email pending", "HighFailureRate channel=sms pending", "NotificationsPastDue pending",
+		"ProviderBreakerOpen channel=email pending"}
 	waitFor(t, fmt.Sprintf("the active alerts to be %q", want), func() error {
 		var data struct {
 			Alerts []struct {
