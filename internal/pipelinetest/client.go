@@ -18,6 +18,20 @@ import (
 // priority; nil means high.
 func (p *Pipeline) SendWebhooks(t testing.TB, n, workers int, priority func(i int) string) []string {
 	t.Helper()
+	return p.Send(t, n, workers, func(i int) string {
+		prio := "high"
+		if priority != nil {
+			prio = priority(i)
+		}
+		return fmt.Sprintf(`{"channel":"webhook","to":%q,"priority":%q,"data":{"n":%d}}`, p.ReceiverURL(), prio, i)
+	})
+}
+
+// Send posts n requests to ingest, one binary-mode CloudEvent each whose data request(i)
+// gives, from workers goroutines, and returns the notification ids in order. Each must be
+// accepted.
+func (p *Pipeline) Send(t testing.TB, n, workers int, request func(i int) string) []string {
+	t.Helper()
 	ids := make([]string, n)
 	errs := make(chan error, workers)
 	next := make(chan int)
@@ -27,12 +41,7 @@ func (p *Pipeline) SendWebhooks(t testing.TB, n, workers int, priority func(i in
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				prio := "high"
-				if priority != nil {
-					prio = priority(i)
-				}
-				body := fmt.Sprintf(`{"channel":"webhook","to":%q,"priority":%q,"data":{"n":%d}}`, p.ReceiverURL(), prio, i)
-				req, _ := http.NewRequest(http.MethodPost, p.IngestURL()+"/", strings.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, p.IngestURL()+"/", strings.NewReader(request(i)))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Ce-Specversion", "1.0")
 				req.Header.Set("Ce-Id", fmt.Sprint("req-", i))

@@ -90,6 +90,9 @@ type Options struct {
 	// Cron runs functions/cron and ticks its jobs every CronEvery (default 500ms).
 	Cron      bool
 	CronEvery time.Duration
+	// Channels starts the email, SMS and push captures `pulse dev` runs, gives the deliver
+	// processes provider accounts pointing at them, and makes ingest accept every channel.
+	Channels bool
 }
 
 // Pipeline is a running Pulse.
@@ -100,6 +103,8 @@ type Pipeline struct {
 	procs    map[string]*Process
 	Receiver *capture.Webhooks
 	receiver *Server
+	// Channels are the email, SMS and push captures, when Options.Channels is set.
+	Channels *capture.Channels
 	cron     *ticker
 }
 
@@ -124,6 +129,13 @@ func Start(t testing.TB, opts Options) *Pipeline {
 		"PULSE_SINK_TIMEOUT":          "5s",
 		"PULSE_STREAM_RECLAIM_IDLE":   "6s",
 		"PULSE_STREAM_CONCURRENCY":    "32",
+	}
+	if opts.Channels {
+		p.Channels = startChannels(t)
+		for k, v := range p.Channels.Accounts {
+			common[k] = v
+		}
+		common["PULSE_CHANNELS"] = "webhook,email,sms,push"
 	}
 	for k, v := range opts.Env {
 		common[k] = v
@@ -314,8 +326,10 @@ type Server struct {
 }
 
 // NewServer starts h on a free port.
-func NewServer(t testing.TB, h http.Handler) *Server {
-	s := &Server{t: t, handler: h, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+func NewServer(t testing.TB, h http.Handler) *Server { return newServerOn(t, h, localAddr(t)) }
+
+func newServerOn(t testing.TB, h http.Handler, addr string) *Server {
+	s := &Server{t: t, handler: h, addr: addr}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -355,6 +369,36 @@ func (s *Server) Stop() {
 		s.srv = nil
 	}
 }
+
+// startChannels serves the email, SMS and push captures on free ports until the test ends.
+func startChannels(t testing.TB) *capture.Channels {
+	t.Helper()
+	cfg := capture.ChannelsConfig{SMTPAddr: localAddr(t), SMSAddr: localAddr(t), PushAddr: localAddr(t)}
+	ch, err := capture.NewChannels(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.SMTPAddr)
+	if err != nil {
+		ch.Close()
+		t.Fatalf("listen for SMTP: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ch.SMTP.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := ch.Close(); err != nil {
+			t.Errorf("close the SMTP capture: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("SMTP capture: %v", err)
+		}
+	})
+	newServerOn(t, ch.Twilio, cfg.SMSAddr)
+	newServerOn(t, ch.FCM, cfg.PushAddr)
+	return ch
+}
+
+func localAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 
 func freePort(t testing.TB) int {
 	t.Helper()
