@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Twilio's magic test numbers, which the SMS capture answers as Twilio answers them: send to
@@ -28,6 +29,8 @@ type SMSMessage struct {
 	From                string
 	MessagingServiceSID string
 	Body                string
+	// Received is when the capture accepted it.
+	Received time.Time
 }
 
 // Twilio is a Twilio-shaped endpoint: POST /2010-04-01/Accounts/{AccountSid}/Messages.json
@@ -88,6 +91,7 @@ func (tw *Twilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	m.SID = "SM" + hex.EncodeToString(b)
+	m.Received = time.Now()
 	tw.mu.Lock()
 	tw.messages = append(tw.messages, m)
 	tw.mu.Unlock()

@@ -3,6 +3,7 @@ package pipelinetest_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,8 +11,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/internal/pipelinetest"
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 // TestEndToEndEveryChannel posts 1000 notifications mixed across webhook, email, SMS and push
@@ -119,4 +123,51 @@ func TestEndToEndEveryChannel(t *testing.T) {
 	}
 	_, _, invalid := p.Receiver.Stats()
 	require.Zero(t, invalid, "webhooks with a bad signature")
+}
+
+// TestRateLimitSharedByDeliverProcesses: three deliver-high processes, each fed by its own
+// stream source, share the SMS account's limit of N/s through Redis. With 5×N notifications
+// queued at once, the capture never receives more than N+2 in any one-second window, every
+// notification is delivered exactly once, and a throttled send is not counted as an attempt.
+func TestRateLimitSharedByDeliverProcesses(t *testing.T) {
+	t.Parallel()
+	redisURL, prefix := pulsetest.Redis(t)
+	const perSecond = 10
+	p := pipelinetest.Start(t, pipelinetest.Options{DatabaseURL: pulsetest.DatabaseURL(t), RedisURL: redisURL, Prefix: prefix,
+		Channels: true, ChannelRate: fmt.Sprintf("%d/s", perSecond), DeliverHigh: 3, Cron: true, CronEvery: 200 * time.Millisecond})
+	const n = 5 * perSecond
+	ids := p.Send(t, n, 16, func(i int) string {
+		return fmt.Sprintf(`{"channel":"sms","to":"+1555%07d","body":"sms %d"}`, i, i)
+	})
+	db := p.DB(t)
+	pipelinetest.WaitFor(t, time.Minute, func() bool {
+		return pipelinetest.StatusCounts(t, db)["delivered"] == n
+	}, func() string { return fmt.Sprint(pipelinetest.StatusCounts(t, db)) })
+
+	got := p.Channels.Twilio.Messages()
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[m.Body]++
+	}
+	for i, id := range ids {
+		require.Equal(t, 1, seen[fmt.Sprintf("sms %d", i)], "notification %d (%s) received", i, id)
+	}
+	require.Len(t, got, n)
+	// The limit spaces sends 1/N s apart (GCRA, burst 1). A window's closed ends allow one more,
+	// and the time between taking a send from the limit and its arrival another.
+	sort.Slice(got, func(i, j int) bool { return got[i].Received.Before(got[j].Received) })
+	for i := range got {
+		j := i
+		for j < len(got) && got[j].Received.Sub(got[i].Received) <= time.Second {
+			j++
+		}
+		require.LessOrEqual(t, j-i, perSecond+2, "messages received in the second from %s", got[i].Received)
+	}
+	var attempts int
+	require.NoError(t, db.QueryRow(context.Background(), "select count(*) from delivery_attempts").Scan(&attempts))
+	require.Equal(t, n, attempts, "attempt rows: a throttled send is put back, not attempted")
+	throttled, err := pulsetest.RedisClient(t, redisURL).HGet(context.Background(), queue.NewKeys(prefix).Throttled(),
+		recorder.ThrottledField("sms", capture.AccountName)).Int()
+	require.NoError(t, err)
+	require.Positive(t, throttled, "the limit held sends back")
 }

@@ -93,6 +93,12 @@ type Options struct {
 	// Channels starts the email, SMS and push captures `pulse dev` runs, gives the deliver
 	// processes provider accounts pointing at them, and makes ingest accept every channel.
 	Channels bool
+	// ChannelRate, when set, is the rate limit ("10/s") of each of those accounts.
+	ChannelRate string
+	// DeliverHigh is how many deliver-high processes run (default 1), as pods of one
+	// Service: each after the first is fed by its own stream-source process, another consumer
+	// of the same group, and named deliver-high-2, stream-source-high-2 and so on.
+	DeliverHigh int
 }
 
 // Pipeline is a running Pulse.
@@ -133,6 +139,9 @@ func Start(t testing.TB, opts Options) *Pipeline {
 	if opts.Channels {
 		p.Channels = startChannels(t)
 		for k, v := range p.Channels.Accounts {
+			if opts.ChannelRate != "" {
+				v += "&rate=" + opts.ChannelRate
+			}
 			common[k] = v
 		}
 		common["PULSE_CHANNELS"] = "webhook,email,sms,push"
@@ -147,17 +156,26 @@ func Start(t testing.TB, opts Options) *Pipeline {
 	for _, name := range names {
 		p.procs[name] = p.newProcess(name, name, freePort(t), common, nil)
 	}
-	for _, prio := range []string{"high", "low"} {
-		sink := fmt.Sprintf("http://127.0.0.1:%d/", p.procs["deliver-"+prio].Port)
-		p.procs["stream-source-"+prio] = p.newProcess("stream-source-"+prio, "stream-source", 0, common,
-			map[string]string{"PULSE_PRIORITY": prio, "K_SINK": sink, "PULSE_STREAM_CONSUMER": "source-" + prio})
+	// Each deliver process gets its stream source: name, priority, deliver process.
+	sources := [][3]string{{"stream-source-high", "high", "deliver-high"}, {"stream-source-low", "low", "deliver-low"}}
+	for i := 2; i <= opts.DeliverHigh; i++ {
+		name := fmt.Sprintf("deliver-high-%d", i)
+		p.procs[name] = p.newProcess(name, "deliver-high", freePort(t), common, nil)
+		names = append(names, name)
+		sources = append(sources, [3]string{fmt.Sprintf("stream-source-high-%d", i), "high", name})
+	}
+	for _, src := range sources {
+		sink := fmt.Sprintf("http://127.0.0.1:%d/", p.procs[src[2]].Port)
+		p.procs[src[0]] = p.newProcess(src[0], "stream-source", 0, common,
+			map[string]string{"PULSE_PRIORITY": src[1], "K_SINK": sink, "PULSE_STREAM_CONSUMER": src[0]})
 	}
 	// Start the functions first so their migrations run before anything else.
 	for _, name := range names {
 		p.procs[name].Start()
 	}
-	p.procs["stream-source-high"].Start()
-	p.procs["stream-source-low"].Start()
+	for _, src := range sources {
+		p.procs[src[0]].Start()
+	}
 	if opts.Cron {
 		every := opts.CronEvery
 		if every == 0 {
@@ -189,7 +207,8 @@ func (p *Pipeline) ReceiverURL() string { return p.receiver.URL() + "/hook" }
 func (p *Pipeline) ReceiverServer() *Server { return p.receiver }
 
 // Process returns a process by name: ingest, deliver-high, deliver-low, cron,
-// stream-source-high or stream-source-low.
+// stream-source-high or stream-source-low (and deliver-high-2, stream-source-high-2 … with
+// Options.DeliverHigh).
 func (p *Pipeline) Process(name string) *Process {
 	proc, ok := p.procs[name]
 	if !ok {
