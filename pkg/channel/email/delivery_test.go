@@ -84,6 +84,15 @@ func TestDeliverThroughSMTP(t *testing.T) {
 			require.Equal(t, tt.wantOutcome, attempts[0].Outcome)
 			require.Contains(t, attempts[0].Error, tt.wantError)
 			require.NotContains(t, attempts[0].Error, "1042", "the body never reaches the attempt's error")
+			sups, err := st.Suppressions(ctx, "email", n.To, 10)
+			require.NoError(t, err)
+			if name == "no such user" {
+				require.Len(t, sups, 1, "550 5.1.1 suppresses the address")
+				require.Equal(t, "5.1.1", sups[0].ErrorCode)
+				require.Equal(t, id, sups[0].NotificationID)
+			} else {
+				require.Empty(t, sups, "only a 5.1.1 suppresses the address")
+			}
 			if tt.wantStatus != notification.Delivered {
 				require.Equal(t, 0, r.Count(id))
 				return
