@@ -13,9 +13,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/internal/pipelinetest"
-	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
-	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 // TestEndToEndEveryChannel posts 1000 notifications mixed across webhook, email, SMS and push
@@ -24,9 +22,7 @@ import (
 // provider message id each notification records is the one its capture answered with.
 func TestEndToEndEveryChannel(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
-	p := pipelinetest.Start(t, pipelinetest.Options{DatabaseURL: pulsetest.DatabaseURL(t), RedisURL: redisURL,
-		Prefix: prefix, Channels: true})
+	p := pipelinetest.Start(t, pipelinetest.Options{Channels: true})
 	const n = 1000
 	channels := []string{"webhook", "email", "sms", "push"}
 	start := time.Now()
@@ -131,10 +127,9 @@ func TestEndToEndEveryChannel(t *testing.T) {
 // notification is delivered exactly once, and a throttled send is not counted as an attempt.
 func TestRateLimitSharedByDeliverProcesses(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
 	const perSecond = 10
-	p := pipelinetest.Start(t, pipelinetest.Options{DatabaseURL: pulsetest.DatabaseURL(t), RedisURL: redisURL, Prefix: prefix,
-		Channels: true, ChannelRate: fmt.Sprintf("%d/s", perSecond), DeliverHigh: 3, Cron: true, CronEvery: 200 * time.Millisecond})
+	p := pipelinetest.Start(t, pipelinetest.Options{Channels: true, ChannelRate: fmt.Sprintf("%d/s", perSecond), DeliverHigh: 3,
+		Cron: true, CronEvery: 200 * time.Millisecond})
 	const n = 5 * perSecond
 	ids := p.Send(t, n, 16, func(i int) string {
 		return fmt.Sprintf(`{"channel":"sms","to":"+1555%07d","body":"sms %d"}`, i, i)
@@ -166,8 +161,8 @@ func TestRateLimitSharedByDeliverProcesses(t *testing.T) {
 	var attempts int
 	require.NoError(t, db.QueryRow(context.Background(), "select count(*) from delivery_attempts").Scan(&attempts))
 	require.Equal(t, n, attempts, "attempt rows: a throttled send is put back, not attempted")
-	throttled, err := pulsetest.RedisClient(t, redisURL).HGet(context.Background(), queue.NewKeys(prefix).Throttled(),
-		recorder.ThrottledField("sms", capture.AccountName)).Int()
+	rdb, keys := p.Redis(t)
+	throttled, err := rdb.HGet(context.Background(), keys.Throttled(), recorder.ThrottledField("sms", capture.AccountName)).Int()
 	require.NoError(t, err)
 	require.Positive(t, throttled, "the limit held sends back")
 }

@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 // SendWebhooks posts n webhook requests to ingest, one binary-mode CloudEvent each, from
@@ -93,6 +97,13 @@ func (p *Pipeline) DB(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// Redis returns a client of the pipeline's Redis, closed when the test ends, and the keys of
+// its prefix.
+func (p *Pipeline) Redis(t testing.TB) (*redis.Client, queue.Keys) {
+	t.Helper()
+	return pulsetest.RedisClient(t, p.opts.RedisURL), queue.NewKeys(p.opts.Prefix)
 }
 
 // StatusCounts returns how many notifications are in each state.

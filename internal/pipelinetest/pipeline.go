@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pulse-knative/pulse/internal/capture"
+	"github.com/pulse-knative/pulse/internal/pulsetest"
 )
 
 // Secret signs the pipeline's webhooks.
@@ -83,7 +84,9 @@ func build(t testing.TB) string {
 
 // Options configures a pipeline.
 type Options struct {
-	// DatabaseURL and RedisURL name the datastores; Prefix isolates the Redis keys.
+	// DatabaseURL and RedisURL name the datastores; Prefix isolates the Redis keys. Left
+	// empty, they are the test's own schema and key prefix on the shared test datastores
+	// (internal/pulsetest).
 	DatabaseURL, RedisURL, Prefix string
 	// Env adds or overrides environment variables of every process.
 	Env map[string]string
@@ -117,6 +120,12 @@ type Pipeline struct {
 // Start builds and starts every process and waits until each HTTP function is ready.
 func Start(t testing.TB, opts Options) *Pipeline {
 	t.Helper()
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = pulsetest.DatabaseURL(t)
+	}
+	if opts.RedisURL == "" {
+		opts.RedisURL, opts.Prefix = pulsetest.Redis(t)
+	}
 	p := &Pipeline{t: t, opts: opts, bin: build(t), procs: map[string]*Process{}}
 	p.Receiver = capture.NewWebhooks(Secret, nil)
 	p.receiver = NewServer(t, p.Receiver)
