@@ -43,10 +43,9 @@ func TestDev(t *testing.T) {
 	})
 
 	ingest := fmt.Sprintf("http://127.0.0.1:%d", ports["INGEST"])
-	post := func(eventID, extra string) string {
+	post := func(eventID, body string) string {
 		var id string
 		require.Eventually(t, func() bool {
-			body := fmt.Sprintf(`{"channel":"webhook","to":"http://127.0.0.1:%d/hook","data":{"hello":"world"}%s}`, ports["WEBHOOK"], extra)
 			req, _ := http.NewRequest(http.MethodPost, ingest+"/", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Ce-Specversion", "1.0")
@@ -77,7 +76,10 @@ func TestDev(t *testing.T) {
 		return json.NewDecoder(resp.Body).Decode(&n) == nil && n.Status == "delivered"
 	}
 
-	now := post("dev-1", "")
+	webhook := func(extra string) string {
+		return fmt.Sprintf(`{"channel":"webhook","to":"http://127.0.0.1:%d/hook","data":{"hello":"world"}%s}`, ports["WEBHOOK"], extra)
+	}
+	now := post("dev-1", webhook(""))
 	require.Eventually(t, func() bool { return delivered(now) }, 30*time.Second, 50*time.Millisecond, "notification never delivered")
 
 	// The metrics function serves the old exporter's families.
@@ -101,14 +103,14 @@ func TestDev(t *testing.T) {
 
 	// A scheduled send goes out through cron, ticked by the PingSources of config/.
 	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
-	later := post("dev-2", `,"send_at":"`+sendAt+`"`)
+	later := post("dev-2", webhook(`,"send_at":"`+sendAt+`"`))
 	require.False(t, delivered(later))
 	require.Eventually(t, func() bool { return delivered(later) }, 30*time.Second, 100*time.Millisecond, "scheduled notification never delivered")
 
 	// The email account `pulse dev` gives its deliver functions reaches its capture SMTP server.
 	name, accountURL, ok := strings.Cut(os.Getenv("PULSE_EMAIL_ACCOUNTS"), "=")
 	require.True(t, ok, "PULSE_EMAIL_ACCOUNTS is name=URL")
-	require.Equal(t, "capture", name)
+	require.Equal(t, "dev", name)
 	require.Contains(t, accountURL, "127.0.0.1:"+strconv.Itoa(ports["SMTP"]))
 	cfg, err := email.ParseURL(accountURL)
 	require.NoError(t, err)
@@ -119,4 +121,15 @@ func TestDev(t *testing.T) {
 		To: "someone@example.com", Subject: "Hello", Body: "Hi there"})
 	require.NoError(t, res.Err)
 	require.Equal(t, channel.Delivered, res.Outcome)
+
+	// Email, SMS and push notifications reach the captures: ingest accepts every channel
+	// dev has an account for, and the deliver functions send them.
+	for i, body := range []string{
+		`{"channel":"email","to":"someone@example.com","subject":"Hello","body":"Hi there"}`,
+		`{"channel":"sms","to":"+15551234567","body":"Your code is 1234"}`,
+		`{"channel":"push","to":"device-token-1","subject":"Hello","body":"From Pulse","data":{"data":{"order":"42"}}}`,
+	} {
+		id := post(fmt.Sprintf("dev-channel-%d", i), body)
+		require.Eventually(t, func() bool { return delivered(id) }, 30*time.Second, 50*time.Millisecond, "%s never delivered", body)
+	}
 }
