@@ -138,7 +138,7 @@ func (b *testBundle) provider(t *testing.T, extra string) *push.Provider {
 	t.Helper()
 	cfg, err := push.ParseURL("fcm://?credentials_file=" + url.QueryEscape(b.file) + "&api_url=" + url.QueryEscape(b.server.URL) + extra)
 	require.NoError(t, err)
-	p, err := push.New(cfg, push.WithClock(func() time.Time { return b.now }))
+	p, err := push.New(cfg, channel.WithClock(func() time.Time { return b.now }))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	return p

@@ -67,7 +67,7 @@ func (b *testBundle) provider(t *testing.T, raw string) *sms.Provider {
 	t.Helper()
 	cfg, err := sms.ParseURL(raw + "&base_url=" + url.QueryEscape(b.server.URL))
 	require.NoError(t, err)
-	p, err := sms.New(cfg, sms.WithClock(func() time.Time { return b.now }))
+	p, err := sms.New(cfg, channel.WithClock(func() time.Time { return b.now }))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	return p
