@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 )
 
 // Strings that must never show up in an error: a message body, a response body and a token
@@ -91,14 +92,9 @@ func receiver(t *testing.T, respond http.HandlerFunc) (*httptest.Server, <-chan 
 	return srv, got, &calls
 }
 
+// answer answers with status and header, and a body that must never reach an error.
 func answer(status int, header map[string]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, secretResponse)
-	}
+	return channeltest.Answer(status, "", header, secretResponse)
 }
 
 // verifyStandardWebhook checks a signature the way the Standard Webhooks spec describes it,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 	"github.com/pulse-knative/pulse/pkg/channel/push"
 )
 
@@ -144,15 +145,9 @@ func (b *testBundle) provider(t *testing.T, extra string) *push.Provider {
 	return p
 }
 
+// answer answers as FCM does, in JSON.
 func answer(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}
+	return channeltest.Answer(status, "application/json; charset=UTF-8", header, body)
 }
 
 const accepted = `{"name":"projects/pulse-test/messages/0:1500415314455276%31bd1c9631bd1c96"}`

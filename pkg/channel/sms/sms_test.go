@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 	"github.com/pulse-knative/pulse/pkg/channel/sms"
 )
 
@@ -73,15 +74,9 @@ func (b *testBundle) provider(t *testing.T, raw string) *sms.Provider {
 	return p
 }
 
+// answer answers as Twilio does, in JSON.
 func answer(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}
+	return channeltest.Answer(status, "application/json", header, body)
 }
 
 const created = `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","to":"+15551234567","body":"` + secretBody + `"}`
