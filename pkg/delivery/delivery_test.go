@@ -41,8 +41,20 @@ type received struct {
 	body   []byte
 }
 
+// storeBundle is the part of a test bundle that reads back what the store holds.
+type storeBundle struct {
+	store *store.Store
+}
+
+func (b *storeBundle) get(t *testing.T, id string) notification.Notification {
+	t.Helper()
+	n, err := b.store.Get(context.Background(), id)
+	require.NoError(t, err)
+	return n
+}
+
 type testBundle struct {
-	store     *store.Store
+	storeBundle
 	redis     *redis.Client
 	keys      queue.Keys
 	handler   http.Handler
@@ -131,13 +143,6 @@ func (b *testBundle) dispatch(t *testing.T, typ string, data any) int {
 
 func (b *testBundle) deliver(t *testing.T, id string) int {
 	return b.dispatch(t, notification.TypeDispatch, map[string]string{queue.FieldNotificationID: id, queue.FieldChannel: "webhook", queue.FieldEnqueuedAt: "1"})
-}
-
-func (b *testBundle) get(t *testing.T, id string) notification.Notification {
-	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n
 }
 
 func (b *testBundle) calls() []received {
