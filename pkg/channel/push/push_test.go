@@ -137,12 +137,8 @@ func (b *testBundle) token(t *testing.T, w http.ResponseWriter, r *http.Request)
 // provider builds a provider for the bundle's key, pointed at its server.
 func (b *testBundle) provider(t *testing.T, extra string) *push.Provider {
 	t.Helper()
-	cfg, err := push.ParseURL("fcm://?credentials_file=" + url.QueryEscape(b.file) + "&api_url=" + url.QueryEscape(b.server.URL) + extra)
-	require.NoError(t, err)
-	p, err := push.New(cfg, channel.WithClock(func() time.Time { return b.now }))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, p.Close()) })
-	return p
+	raw := "fcm://?credentials_file=" + url.QueryEscape(b.file) + "&api_url=" + url.QueryEscape(b.server.URL) + extra
+	return channeltest.Provider(t, push.ParseURL, push.New, raw, b.now)
 }
 
 // answer answers as FCM does, in JSON.

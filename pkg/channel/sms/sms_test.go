@@ -66,12 +66,7 @@ func setup(t *testing.T, respond http.HandlerFunc) *testBundle {
 // provider builds a provider for the account URL raw, its base URL pointed at the server.
 func (b *testBundle) provider(t *testing.T, raw string) *sms.Provider {
 	t.Helper()
-	cfg, err := sms.ParseURL(raw + "&base_url=" + url.QueryEscape(b.server.URL))
-	require.NoError(t, err)
-	p, err := sms.New(cfg, channel.WithClock(func() time.Time { return b.now }))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, p.Close()) })
-	return p
+	return channeltest.Provider(t, sms.ParseURL, sms.New, raw+"&base_url="+url.QueryEscape(b.server.URL), b.now)
 }
 
 // answer answers as Twilio does, in JSON.

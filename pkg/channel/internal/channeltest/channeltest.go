@@ -8,11 +8,27 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-knative/pulse/pkg/channel"
 )
+
+// Provider parses the account URL raw, builds its provider with a clock stopped at now, and
+// closes the provider when the test ends.
+func Provider[C any, P io.Closer](t *testing.T, parse func(string) (C, error), build func(C, ...channel.APIOption) (P, error),
+	raw string, now time.Time) P {
+	t.Helper()
+	cfg, err := parse(raw)
+	require.NoError(t, err)
+	p, err := build(cfg, channel.WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
 
 // Answer answers every request with status, the header fields in header, a Content-Type of
 // contentType (none when empty) and body.
