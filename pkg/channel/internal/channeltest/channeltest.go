@@ -1,6 +1,3 @@
-// Package channeltest holds what the tests of the channel providers share: a canned HTTP
-// answer, and the checks that every account URL parser and every provider error parser must
-// pass.
 package channeltest
 
 import (
