@@ -7,6 +7,11 @@
 // (SignWebhook, VerifyWebhook) and the guard that keeps webhooks away from loopback, private,
 // link-local and cloud metadata addresses.
 //
+// The providers of HTTP APIs (SMS and push) share what is the same in each: APIClient, which
+// sends through one pooled client that never follows redirects, reads bounded answers and
+// words their failures, and the parsing of an account URL's scheme and query
+// (ParseAccountURL, ReadAccountParams).
+//
 // It does not claim notifications, record outcomes or attempts, or schedule retries; the
 // delivery package does that with the Result a Provider returns. Providers never log, and
 // never put secrets or message bodies into errors.

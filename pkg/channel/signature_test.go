@@ -39,6 +39,13 @@ func vectorHeader(signature string) http.Header {
 	return h
 }
 
+// editedVectorHeader is the vector's signed header after edit.
+func editedVectorHeader(edit func(h http.Header)) http.Header {
+	h := vectorHeader(vectorSignature)
+	edit(h)
+	return h
+}
+
 func TestVerifyWebhook(t *testing.T) {
 	t.Parallel()
 
@@ -86,11 +93,7 @@ func TestVerifyWebhook(t *testing.T) {
 			wantErr: channel.ErrWebhookTimestamp,
 		},
 		"tampered id": {
-			header: func() http.Header {
-				h := vectorHeader(vectorSignature)
-				h.Set("webhook-id", "msg_other")
-				return h
-			}(),
+			header:  editedVectorHeader(func(h http.Header) { h.Set("webhook-id", "msg_other") }),
 			wantErr: channel.ErrWebhookSignature,
 		},
 		"right MAC under another version": {
@@ -102,27 +105,15 @@ func TestVerifyWebhook(t *testing.T) {
 			wantErr: channel.ErrWebhookSignature,
 		},
 		"missing signature": {
-			header: func() http.Header {
-				h := vectorHeader(vectorSignature)
-				h.Del("webhook-signature")
-				return h
-			}(),
+			header:  editedVectorHeader(func(h http.Header) { h.Del("webhook-signature") }),
 			wantErr: channel.ErrWebhookHeaders,
 		},
 		"missing id": {
-			header: func() http.Header {
-				h := vectorHeader(vectorSignature)
-				h.Del("webhook-id")
-				return h
-			}(),
+			header:  editedVectorHeader(func(h http.Header) { h.Del("webhook-id") }),
 			wantErr: channel.ErrWebhookHeaders,
 		},
 		"timestamp not a number": {
-			header: func() http.Header {
-				h := vectorHeader(vectorSignature)
-				h.Set("webhook-timestamp", "2021-02-25T15:02:10Z")
-				return h
-			}(),
+			header:  editedVectorHeader(func(h http.Header) { h.Set("webhook-timestamp", "2021-02-25T15:02:10Z") }),
 			wantErr: channel.ErrWebhookHeaders,
 		},
 		"malformed secret": {

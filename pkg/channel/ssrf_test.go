@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -78,8 +79,8 @@ func TestWebhookSSRF(t *testing.T) {
 		"ipv4-compatible.pulse.test.": netip.MustParseAddr("::7f00:1"),
 	})
 	tests := map[string]struct {
-		// to builds the destination from the receiver's port and the second receiver's URL.
-		to           func(port, second string) string
+		// to is the destination; {port} stands for the receiver's port.
+		to           string
 		allowPrivate bool
 		// redirectTo, when set, makes the receiver answer 302 to it.
 		redirectTo func(second string) string
@@ -88,55 +89,47 @@ func TestWebhookSSRF(t *testing.T) {
 		refused    bool   // the error is a refused destination
 	}{
 		"name resolving to a private address": {
-			to: func(port, _ string) string { return "http://internal.pulse.test:" + port + "/hook" }, refused: true,
+			to: "http://internal.pulse.test:{port}/hook", refused: true,
 			wantErr: "webhook destination 10.20.30.40 is a private address",
 		},
 		"name resolving to a documentation address": {
-			to: func(port, _ string) string { return "http://docs.pulse.test:" + port + "/hook" }, refused: true,
+			to: "http://docs.pulse.test:{port}/hook", refused: true,
 			wantErr: "webhook destination 192.0.2.2",
 		},
 		"name resolving to loopback, where the receiver listens": {
-			to: func(port, _ string) string { return "http://loopback.pulse.test:" + port + "/hook" }, refused: true,
+			to: "http://loopback.pulse.test:{port}/hook", refused: true,
 			wantErr: "webhook destination 127.0.0.1 is a loopback address",
 		},
-		"name resolving to site-local": {
-			to: func(port, _ string) string { return "http://site-local.pulse.test:" + port + "/hook" }, refused: true,
-		},
-		"name resolving to IPv4-compatible loopback": {
-			to: func(port, _ string) string { return "http://ipv4-compatible.pulse.test:" + port + "/hook" }, refused: true,
-		},
+		"name resolving to site-local":               {to: "http://site-local.pulse.test:{port}/hook", refused: true},
+		"name resolving to IPv4-compatible loopback": {to: "http://ipv4-compatible.pulse.test:{port}/hook", refused: true},
 		"name resolving to metadata, private allowed": {
-			to:           func(port, _ string) string { return "http://metadata.pulse.test:" + port + "/latest" },
+			to:           "http://metadata.pulse.test:{port}/latest",
 			allowPrivate: true, refused: true, wantErr: "metadata addresses are never allowed",
 		},
-		"IPv4-compatible loopback literal": {
-			to: func(port, _ string) string { return "http://[::127.0.0.1]:" + port + "/hook" }, refused: true,
-		},
-		"documentation address literal": {
-			to: func(port, _ string) string { return "http://192.0.2.2:" + port + "/hook" }, refused: true,
-		},
+		"IPv4-compatible loopback literal": {to: "http://[::127.0.0.1]:{port}/hook", refused: true},
+		"documentation address literal":    {to: "http://192.0.2.2:{port}/hook", refused: true},
 		"redirect to a private address": {
-			to:           func(port, _ string) string { return "http://127.0.0.1:" + port + "/hook" },
+			to:           "http://127.0.0.1:{port}/hook",
 			allowPrivate: true,
 			redirectTo:   func(second string) string { return second + "/internal" },
 			wantStatus:   http.StatusFound, wantErr: "redirects are not followed",
 		},
 		"redirect to metadata": {
-			to:           func(port, _ string) string { return "http://127.0.0.1:" + port + "/hook" },
+			to:           "http://127.0.0.1:{port}/hook",
 			allowPrivate: true,
 			redirectTo:   func(string) string { return "http://169.254.169.254/latest/meta-data/" },
 			wantStatus:   http.StatusFound, wantErr: "redirects are not followed",
 		},
 		"credentials in the url": {
-			to:           func(port, _ string) string { return "http://user:" + secretToken + "@127.0.0.1:" + port + "/hook" },
+			to:           "http://user:" + secretToken + "@127.0.0.1:{port}/hook",
 			allowPrivate: true, wantErr: "carries credentials",
 		},
 		"port above 65535": {
-			to:           func(string, string) string { return "http://127.0.0.1:99999/hook" },
+			to:           "http://127.0.0.1:99999/hook",
 			allowPrivate: true, wantErr: "port must be between 1 and 65535",
 		},
 		"port zero": {
-			to:           func(string, string) string { return "http://127.0.0.1:0/hook" },
+			to:           "http://127.0.0.1:0/hook",
 			allowPrivate: true, wantErr: "port must be between 1 and 65535",
 		},
 	}
@@ -156,7 +149,7 @@ func TestWebhookSSRF(t *testing.T) {
 			require.NoError(t, err)
 			w := b.webhook(t, channel.WebhookConfig{Resolver: resolver}, !tt.allowPrivate)
 
-			got := w.Send(context.Background(), channel.Message{NotificationID: "ntf_ssrf", To: tt.to(port, second.URL)})
+			got := w.Send(context.Background(), channel.Message{NotificationID: "ntf_ssrf", To: strings.ReplaceAll(tt.to, "{port}", port)})
 
 			require.Equal(t, channel.Permanent, got.Outcome, "%v", got.Err)
 			require.Equal(t, tt.wantStatus, got.StatusCode)

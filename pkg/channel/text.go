@@ -1,7 +1,9 @@
 package channel
 
 import (
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -30,4 +32,10 @@ func OneLine(s string, max int) string {
 func IsHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// StatusLine names an HTTP status as "404 Not Found", or by its number alone when it has no
+// standard text.
+func StatusLine(code int) string {
+	return strings.TrimSpace(strconv.Itoa(code) + " " + http.StatusText(code))
 }

@@ -252,7 +252,7 @@ func (w *Webhook) transportResult(err error) Result {
 // statusResult classifies an HTTP answer. It never looks at the answer's body.
 func (w *Webhook) statusResult(resp *http.Response) Result {
 	code := resp.StatusCode
-	status := strings.TrimSpace(strconv.Itoa(code) + " " + http.StatusText(code))
+	status := StatusLine(code)
 	switch {
 	case code >= 200 && code < 300:
 		return Result{Outcome: Delivered, StatusCode: code}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 )
 
 // Strings that must never show up in an error: a message body, a response body and a token
@@ -91,14 +93,9 @@ func receiver(t *testing.T, respond http.HandlerFunc) (*httptest.Server, <-chan 
 	return srv, got, &calls
 }
 
+// answer answers with status and header, and a body that must never reach an error.
 func answer(status int, header map[string]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, secretResponse)
-	}
+	return channeltest.Answer(status, "", header, secretResponse)
 }
 
 // verifyStandardWebhook checks a signature the way the Standard Webhooks spec describes it,
@@ -232,70 +229,42 @@ func TestWebhookClassifiesAnswers(t *testing.T) {
 
 	now := setup(t).now
 	tests := map[string]struct {
-		respond http.HandlerFunc
-		want    channel.Result
+		status         int
+		header         map[string]string
+		want           channel.Outcome
+		wantRetryAfter time.Duration
 	}{
-		"200": {
-			respond: answer(http.StatusOK, nil),
-			want:    channel.Result{Outcome: channel.Delivered, StatusCode: 200},
-		},
-		"202": {
-			respond: answer(http.StatusAccepted, nil),
-			want:    channel.Result{Outcome: channel.Delivered, StatusCode: 202},
-		},
-		"503": {
-			respond: answer(http.StatusServiceUnavailable, nil),
-			want:    channel.Result{Outcome: channel.Transient, StatusCode: 503},
-		},
-		"500": {
-			respond: answer(http.StatusInternalServerError, nil),
-			want:    channel.Result{Outcome: channel.Transient, StatusCode: 500},
-		},
-		"408": {
-			respond: answer(http.StatusRequestTimeout, nil),
-			want:    channel.Result{Outcome: channel.Transient, StatusCode: 408},
-		},
-		"429 with Retry-After seconds": {
-			respond: answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}),
-			want:    channel.Result{Outcome: channel.Transient, StatusCode: 429, RetryAfter: 7 * time.Second},
-		},
-		"503 with Retry-After date": {
-			respond: answer(http.StatusServiceUnavailable, map[string]string{
-				"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat),
-			}),
-			want: channel.Result{Outcome: channel.Transient, StatusCode: 503, RetryAfter: 90 * time.Second},
-		},
-		"429 with a malformed Retry-After": {
-			respond: answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "soon"}),
-			want:    channel.Result{Outcome: channel.Transient, StatusCode: 429},
-		},
-		"400": {
-			respond: answer(http.StatusBadRequest, nil),
-			want:    channel.Result{Outcome: channel.Permanent, StatusCode: 400},
-		},
-		"404": {
-			respond: answer(http.StatusNotFound, nil),
-			want:    channel.Result{Outcome: channel.Permanent, StatusCode: 404},
-		},
-		"410": {
-			respond: answer(http.StatusGone, nil),
-			want:    channel.Result{Outcome: channel.Permanent, StatusCode: 410},
-		},
+		"200": {status: http.StatusOK, want: channel.Delivered},
+		"202": {status: http.StatusAccepted, want: channel.Delivered},
+		"503": {status: http.StatusServiceUnavailable, want: channel.Transient},
+		"500": {status: http.StatusInternalServerError, want: channel.Transient},
+		"408": {status: http.StatusRequestTimeout, want: channel.Transient},
+		"429 with Retry-After seconds": {status: http.StatusTooManyRequests, header: map[string]string{"Retry-After": "7"},
+			want: channel.Transient, wantRetryAfter: 7 * time.Second},
+		"503 with Retry-After date": {status: http.StatusServiceUnavailable,
+			header: map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)},
+			want:   channel.Transient, wantRetryAfter: 90 * time.Second},
+		"429 with a malformed Retry-After": {status: http.StatusTooManyRequests, header: map[string]string{"Retry-After": "soon"},
+			want: channel.Transient},
+		"400": {status: http.StatusBadRequest, want: channel.Permanent},
+		"404": {status: http.StatusNotFound, want: channel.Permanent},
+		"410": {status: http.StatusGone, want: channel.Permanent},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			srv, _, _ := receiver(t, tt.respond)
+			srv, _, _ := receiver(t, answer(tt.status, tt.header))
 			w := b.webhook(t, channel.WebhookConfig{}, false)
 
 			got := w.Send(context.Background(), channel.Message{NotificationID: "ntf_05", To: srv.URL, Body: secretBody})
 
-			require.Empty(t, cmp.Diff(tt.want, got, cmpopts.IgnoreFields(channel.Result{}, "Err")), "(-want +got)")
-			if tt.want.Outcome == channel.Delivered {
+			want := channel.Result{Outcome: tt.want, StatusCode: tt.status, RetryAfter: tt.wantRetryAfter}
+			require.Empty(t, cmp.Diff(want, got, cmpopts.IgnoreFields(channel.Result{}, "Err")), "(-want +got)")
+			if tt.want == channel.Delivered {
 				require.NoError(t, got.Err)
 			} else {
-				require.ErrorContains(t, got.Err, "receiver answered "+name[:3])
+				require.ErrorContains(t, got.Err, "receiver answered "+strconv.Itoa(tt.status))
 			}
 			requireNoLeak(t, got.Err)
 		})

@@ -110,7 +110,7 @@ func refusingURL(t *testing.T) string {
 }
 
 type accountBundle struct {
-	store *store.Store
+	storeBundle
 	redis *redis.Client
 	keys  queue.Keys
 	clock atomic.Pointer[time.Time]
@@ -184,13 +184,6 @@ func (b *accountBundle) email(t *testing.T, count int, to string) []string {
 		ids[i] = a.ID
 	}
 	return ids
-}
-
-func (b *accountBundle) get(t *testing.T, id string) notification.Notification {
-	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n
 }
 
 func (b *accountBundle) attempts(t *testing.T, id string) []store.AttemptRow {

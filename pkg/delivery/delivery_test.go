@@ -41,8 +41,20 @@ type received struct {
 	body   []byte
 }
 
+// storeBundle is the part of a test bundle that reads back what the store holds.
+type storeBundle struct {
+	store *store.Store
+}
+
+func (b *storeBundle) get(t *testing.T, id string) notification.Notification {
+	t.Helper()
+	n, err := b.store.Get(context.Background(), id)
+	require.NoError(t, err)
+	return n
+}
+
 type testBundle struct {
-	store     *store.Store
+	storeBundle
 	redis     *redis.Client
 	keys      queue.Keys
 	handler   http.Handler
@@ -133,13 +145,6 @@ func (b *testBundle) deliver(t *testing.T, id string) int {
 	return b.dispatch(t, notification.TypeDispatch, map[string]string{queue.FieldNotificationID: id, queue.FieldChannel: "webhook", queue.FieldEnqueuedAt: "1"})
 }
 
-func (b *testBundle) get(t *testing.T, id string) notification.Notification {
-	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n
-}
-
 func (b *testBundle) calls() []received {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -190,43 +195,55 @@ func TestDelivered(t *testing.T) {
 	require.Equal(t, "1", count)
 }
 
-func TestTransientFailureSchedulesRetry(t *testing.T) {
+// TestAnswerDecidesWhatFollows: a transient failure schedules a retry after the backoff, or
+// after the receiver's Retry-After; a permanent one fails the notification for good.
+func TestAnswerDecidesWhatFollows(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{allowPrivate: true})
-	b.respond.Store(func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
-	id := b.insert(t, nil)
-	require.Equal(t, http.StatusAccepted, b.deliver(t, id))
-	n := b.get(t, id)
-	require.Equal(t, notification.Retrying, n.Status)
-	require.NotNil(t, n.NextAttemptAt)
-	require.True(t, n.NextAttemptAt.Equal(b.now.Add(10*time.Second)), "next attempt %s", n.NextAttemptAt)
-	require.Contains(t, n.LastError, "503")
-}
 
-func TestRetryAfterIsHonoured(t *testing.T) {
-	t.Parallel()
-	b := setup(t, options{allowPrivate: true})
-	b.respond.Store(func(w http.ResponseWriter) {
-		w.Header().Set("Retry-After", "120")
-		w.WriteHeader(http.StatusTooManyRequests)
-	})
-	id := b.insert(t, nil)
-	require.Equal(t, http.StatusAccepted, b.deliver(t, id))
-	n := b.get(t, id)
-	require.Equal(t, notification.Retrying, n.Status)
-	require.True(t, n.NextAttemptAt.Equal(b.now.Add(2*time.Minute)), "next attempt %s", n.NextAttemptAt)
-}
-
-func TestPermanentFailure(t *testing.T) {
-	t.Parallel()
-	b := setup(t, options{allowPrivate: true})
-	b.respond.Store(func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadRequest) })
-	id := b.insert(t, nil)
-	require.Equal(t, http.StatusAccepted, b.deliver(t, id))
-	n := b.get(t, id)
-	require.Equal(t, notification.Failed, n.Status)
-	require.NotNil(t, n.FailedAt)
-	require.Nil(t, n.NextAttemptAt)
+	tests := map[string]struct {
+		respond       func(w http.ResponseWriter)
+		want          notification.Status
+		wantNext      time.Duration // from now; 0 means no next attempt
+		wantLastError string
+	}{
+		"transient failure schedules a retry": {
+			respond:       func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) },
+			want:          notification.Retrying,
+			wantNext:      10 * time.Second,
+			wantLastError: "503",
+		},
+		"Retry-After is honoured": {
+			respond: func(w http.ResponseWriter) {
+				w.Header().Set("Retry-After", "120")
+				w.WriteHeader(http.StatusTooManyRequests)
+			},
+			want:     notification.Retrying,
+			wantNext: 2 * time.Minute,
+		},
+		"permanent failure": {
+			respond: func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadRequest) },
+			want:    notification.Failed,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{allowPrivate: true})
+			b.respond.Store(tt.respond)
+			id := b.insert(t, nil)
+			require.Equal(t, http.StatusAccepted, b.deliver(t, id))
+			n := b.get(t, id)
+			require.Equal(t, tt.want, n.Status)
+			require.Equal(t, tt.want == notification.Failed, n.FailedAt != nil, "failed at %v", n.FailedAt)
+			if tt.wantNext == 0 {
+				require.Nil(t, n.NextAttemptAt)
+			} else {
+				require.NotNil(t, n.NextAttemptAt)
+				require.True(t, n.NextAttemptAt.Equal(b.now.Add(tt.wantNext)), "next attempt %s", n.NextAttemptAt)
+			}
+			require.Contains(t, n.LastError, tt.wantLastError)
+		})
+	}
 }
 
 func TestTimeoutIsTransient(t *testing.T) {

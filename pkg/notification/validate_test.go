@@ -7,11 +7,24 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fieldPaths lists the paths errs names, nil when there are no errors.
+func fieldPaths(errs *apis.FieldError) []string {
+	if errs == nil {
+		return nil
+	}
+	var paths []string
+	for _, e := range errs.WrappedErrors() {
+		paths = append(paths, e.Paths...)
+	}
+	return paths
+}
 
 func TestParseRequestDefaults(t *testing.T) {
 	t.Parallel()
@@ -107,12 +120,7 @@ func TestParseRequestText(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, errs := notification.ParseRequest([]byte(tc.data), now)
-			var got []string
-			if errs != nil {
-				for _, e := range errs.WrappedErrors() {
-					got = append(got, e.Paths...)
-				}
-			}
+			got := fieldPaths(errs)
 			require.Equal(t, tc.fields, got, "%v", errs)
 		})
 	}
@@ -137,12 +145,7 @@ func TestParseRequestScheduleBound(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b"`+tc.extra+`}`), now)
-			var got []string
-			if errs != nil {
-				for _, e := range errs.WrappedErrors() {
-					got = append(got, e.Paths...)
-				}
-			}
+			got := fieldPaths(errs)
 			require.ElementsMatch(t, tc.fields, got, "%v", errs)
 		})
 	}
@@ -152,9 +155,5 @@ func TestMetadataValuePaths(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("v", notification.MaxMetadataValue+1)
 	_, errs := notification.ParseRequest([]byte(`{"channel":"sms","to":"+15551234567","body":"b","metadata":{"k":"`+long+`","a b":"`+long+`"}}`), now)
-	var got []string
-	for _, e := range errs.WrappedErrors() {
-		got = append(got, e.Paths...)
-	}
-	require.ElementsMatch(t, []string{"metadata.k", "metadata[a b]"}, got)
+	require.ElementsMatch(t, []string{"metadata.k", "metadata[a b]"}, fieldPaths(errs))
 }

@@ -36,11 +36,7 @@ func TestWebhookURL(t *testing.T) {
 				return
 			}
 			require.NotNil(t, errs)
-			var paths []string
-			for _, e := range errs.WrappedErrors() {
-				paths = append(paths, e.Paths...)
-			}
-			require.Equal(t, []string{"to"}, paths)
+			require.Equal(t, []string{"to"}, fieldPaths(errs))
 			require.NotContains(t, errs.Error(), "s3cret")
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,17 +47,11 @@ func TestDeliverThroughSMTP(t *testing.T) {
 			t.Parallel()
 			r := startRelay(t, relayOptions{})
 			if tt.answer != nil {
-				var once atomic.Bool
 				stage := capture.StageRcpt
 				if errors.Is(tt.answer, capture.ErrDrop) {
 					stage = capture.StageData
 				}
-				r.onStage(func(s, _ string) error {
-					if s == stage && once.CompareAndSwap(false, true) {
-						return tt.answer
-					}
-					return nil
-				})
+				r.failOnce(stage, tt.answer)
 			}
 			p := newProvider(t, r.url("smtp", ""))
 			d := delivery.NewDeliverer(delivery.DelivererConfig{Store: st,

@@ -119,6 +119,18 @@ func startRelay(t *testing.T, opts relayOptions) *relay {
 // onStage makes the relay answer f at every stage from now on.
 func (r *relay) onStage(f func(stage, addr string) error) { r.reject.Store(&f) }
 
+// failOnce makes the relay answer err the first time a session reaches stage, and accept
+// everything after.
+func (r *relay) failOnce(stage string, err error) {
+	var done atomic.Bool
+	r.onStage(func(s, _ string) error {
+		if s == stage && done.CompareAndSwap(false, true) {
+			return err
+		}
+		return nil
+	})
+}
+
 // url returns the account URL of the relay, with extra query parameters.
 func (r *relay) url(scheme string, extra string) string {
 	return accountURL(scheme, url.UserPassword(testUser, testPassword), r.addr, r.cert.caFile, extra)
@@ -276,13 +288,7 @@ func TestReplyClassification(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r := startRelay(t, relayOptions{})
-			var once atomic.Bool
-			r.onStage(func(stage, _ string) error {
-				if stage == tt.stage && once.CompareAndSwap(false, true) {
-					return tt.answer
-				}
-				return nil
-			})
+			r.failOnce(tt.stage, tt.answer)
 			p := newProvider(t, r.url("smtp", ""))
 			res := send(t, p, message("refused"))
 			require.Equal(t, tt.want, res.Outcome, "%v", res.Err)
@@ -313,13 +319,7 @@ func TestReplyClassification(t *testing.T) {
 func TestDroppedMidDataThenRetried(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, relayOptions{})
-	var dropped atomic.Bool
-	r.onStage(func(stage, _ string) error {
-		if stage == capture.StageData && dropped.CompareAndSwap(false, true) {
-			return capture.ErrDrop
-		}
-		return nil
-	})
+	r.failOnce(capture.StageData, capture.ErrDrop)
 	p := newProvider(t, r.url("smtp", ""))
 	m := message("dropped-1")
 	res := send(t, p, m)
@@ -353,13 +353,7 @@ func TestDeadPooledSessionIsReplaced(t *testing.T) {
 			p := newProvider(t, r.url("smtp", ""))
 			require.NoError(t, send(t, p, message("before")).Err)
 
-			var closed atomic.Bool
-			r.onStage(func(stage, _ string) error {
-				if stage == capture.StageMail && closed.CompareAndSwap(false, true) {
-					return answer
-				}
-				return nil
-			})
+			r.failOnce(capture.StageMail, answer)
 			res := send(t, p, message("after"))
 			require.NoError(t, res.Err)
 			require.Equal(t, channel.Delivered, res.Outcome)

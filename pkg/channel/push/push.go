@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +40,6 @@ const (
 	// tokenTimeout bounds one access-token request; a send also stops waiting for it when
 	// its own context ends.
 	tokenTimeout = 30 * time.Second
-	// maxAnswerBytes bounds how much of an answer is read; FCM's are small.
-	maxAnswerBytes = 64 << 10
 )
 
 // Config configures one FCM project and the service account that sends to it.
@@ -66,38 +62,22 @@ type Config struct {
 // Query parameters: credentials_file (required), project, api_url and token_url (tests and
 // `pulse dev`). It reads no file; New does. Its errors never quote the URL.
 func ParseURL(raw string) (Config, error) {
-	u, err := url.Parse(raw)
+	u, err := channel.ParseAccountURL(raw, Scheme)
 	if err != nil {
-		return Config{}, errors.New("parse fcm account url: not a valid URL")
-	}
-	if u.Scheme != Scheme {
-		return Config{}, fmt.Errorf("parse fcm account url: the scheme must be %s", Scheme)
+		return Config{}, fmt.Errorf("parse fcm account url: %w", err)
 	}
 	if u.User != nil || u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
 		return Config{}, errors.New("parse fcm account url: want fcm://?credentials_file=…; the key is read from a file, never from the url")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return Config{}, errors.New("parse fcm account url: the query is not valid")
-	}
 	var cfg Config
-	for name, values := range q {
-		if len(values) != 1 {
-			return Config{}, fmt.Errorf("parse fcm account url: parameter %s is given %d times", name, len(values))
-		}
-		v := values[0]
-		switch name {
-		case "credentials_file":
-			cfg.CredentialsFile = v
-		case "project":
-			cfg.Project = v
-		case "api_url":
-			cfg.APIURL = v
-		case "token_url":
-			cfg.TokenURL = v
-		default:
-			return Config{}, fmt.Errorf("parse fcm account url: unknown parameter %q", name)
-		}
+	err = channel.ReadAccountParams(u, map[string]*string{
+		"credentials_file": &cfg.CredentialsFile,
+		"project":          &cfg.Project,
+		"api_url":          &cfg.APIURL,
+		"token_url":        &cfg.TokenURL,
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("parse fcm account url: %w", err)
 	}
 	if err := cfg.validate(); err != nil {
 		return Config{}, fmt.Errorf("parse fcm account url: %w", err)
@@ -131,34 +111,20 @@ func validProject(p string) bool {
 	return p != ""
 }
 
-// Option changes how New builds a Provider.
-type Option func(*Provider)
-
-// WithHTTPClient makes the provider send, and fetch access tokens, through client instead
-// of its own pooled one.
-func WithHTTPClient(client *http.Client) Option {
-	return func(p *Provider) { p.client = client }
-}
-
-// WithClock sets the clock a Retry-After date is measured against; the default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(p *Provider) { p.now = now }
-}
-
 // Provider sends push messages through one FCM project. Every send shares one cached access
 // token and one connection pool; it is safe for concurrent use.
 type Provider struct {
 	endpoint string
 	tokens   oauth2.TokenSource
-	client   *http.Client
-	now      func() time.Time
+	api      *channel.APIClient
 }
 
 var _ channel.Provider = (*Provider)(nil)
 
-// New reads the service-account key and returns a provider for its project. It fetches no
-// token yet: the first send does. Its errors never quote the key.
-func New(cfg Config, opts ...Option) (*Provider, error) {
+// New reads the service-account key and returns a provider for its project; opts may set its
+// HTTP client and clock. It fetches no token yet: the first send does. Its errors never quote
+// the key.
+func New(cfg Config, opts ...channel.APIOption) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("new fcm provider: %w", err)
 	}
@@ -193,22 +159,11 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	}
 	p := &Provider{
 		endpoint: strings.TrimRight(api, "/") + "/v1/projects/" + project + "/messages:send",
-		now:      time.Now,
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	tokenClient := p.client
-	if p.client == nil {
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.MaxIdleConnsPerHost = 64
-		noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		p.client = &http.Client{Transport: transport, CheckRedirect: noRedirect}
-		tokenClient = &http.Client{Transport: transport, CheckRedirect: noRedirect, Timeout: tokenTimeout}
+		api:      channel.NewAPIClient("send push", "fcm", opts...),
 	}
 	// The token source outlives any one send, so it cannot take a send's context; the
 	// token client's timeout bounds it, and Send stops waiting when its own context ends.
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, p.api.SideClient(tokenTimeout))
 	// jwt.Config.TokenSource is an oauth2.ReuseTokenSource: one token per pod, fetched again
 	// only when it is about to expire.
 	p.tokens = jwtCfg.TokenSource(tokenCtx)
@@ -217,7 +172,7 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 
 // Close releases the provider's idle connections.
 func (p *Provider) Close() error {
-	p.client.CloseIdleConnections()
+	p.api.Close()
 	return nil
 }
 
@@ -255,21 +210,11 @@ func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", defaultUserAgent)
 
-	resp, err := p.client.Do(req)
+	ans, err := p.api.Exchange(req)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return channel.Result{Outcome: channel.Transient, Err: fmt.Errorf("send push: %w", err)}
+		return channel.Result{Outcome: channel.Transient, StatusCode: ans.StatusCode, Err: err}
 	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	if err != nil && resp.StatusCode/100 != 2 {
-		return channel.Result{Outcome: channel.Transient, StatusCode: resp.StatusCode,
-			Err: fmt.Errorf("send push: read fcm's answer: %w", err)}
-	}
-	return p.answerResult(resp, answer)
+	return p.answerResult(ans)
 }
 
 // encode builds the request body for m. Its errors name the bad part, never its content.
@@ -357,16 +302,16 @@ func codeLike(s string) string {
 }
 
 // answerResult classifies FCM's answer.
-func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result {
-	code := resp.StatusCode
+func (p *Provider) answerResult(ans channel.Answer) channel.Result {
+	code := ans.StatusCode
 	if code >= 200 && code < 300 {
 		var sent struct {
 			Name string `json:"name"`
 		}
-		_ = json.Unmarshal(body, &sent)
+		_ = json.Unmarshal(ans.Body, &sent)
 		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: channel.OneLine(sent.Name, 256)}
 	}
-	apiErr, _ := parseError(body)
+	apiErr, _ := parseError(ans.Body)
 	res := channel.Result{Outcome: channel.Permanent, StatusCode: code, ErrorCode: apiErr.Code()}
 	switch apiErr.Code() {
 	case CodeUnregistered:
@@ -380,16 +325,16 @@ func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result
 		}
 	}
 	if res.Outcome == channel.Transient {
-		res.RetryAfter = channel.ParseRetryAfter(resp.Header.Get("Retry-After"), p.now())
+		res.RetryAfter = p.api.RetryAfter(ans)
 	}
-	res.Err = fmt.Errorf("send push: fcm answered %s", describe(code, apiErr))
+	res.Err = p.api.Refusal(ans, describe(apiErr))
 	return res
 }
 
-// describe says what FCM answered, in one line: "404 Not Found: UNREGISTERED: Requested
-// entity was not found.".
-func describe(status int, e apiError) string {
-	s := strings.TrimSpace(strconv.Itoa(status) + " " + http.StatusText(status))
+// describe says what FCM's error body adds to the status, in one line: ": UNREGISTERED:
+// Requested entity was not found.".
+func describe(e apiError) string {
+	s := ""
 	if c := e.Code(); c != "" {
 		s += ": " + c
 	}

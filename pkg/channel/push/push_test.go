@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 	"github.com/pulse-knative/pulse/pkg/channel/push"
 )
 
@@ -136,23 +137,13 @@ func (b *testBundle) token(t *testing.T, w http.ResponseWriter, r *http.Request)
 // provider builds a provider for the bundle's key, pointed at its server.
 func (b *testBundle) provider(t *testing.T, extra string) *push.Provider {
 	t.Helper()
-	cfg, err := push.ParseURL("fcm://?credentials_file=" + url.QueryEscape(b.file) + "&api_url=" + url.QueryEscape(b.server.URL) + extra)
-	require.NoError(t, err)
-	p, err := push.New(cfg, push.WithClock(func() time.Time { return b.now }))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, p.Close()) })
-	return p
+	raw := "fcm://?credentials_file=" + url.QueryEscape(b.file) + "&api_url=" + url.QueryEscape(b.server.URL) + extra
+	return channeltest.Provider(t, push.ParseURL, push.New, raw, b.now)
 }
 
+// answer answers as FCM does, in JSON.
 func answer(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}
+	return channeltest.Answer(status, "application/json; charset=UTF-8", header, body)
 }
 
 const accepted = `{"name":"projects/pulse-test/messages/0:1500415314455276%31bd1c9631bd1c96"}`

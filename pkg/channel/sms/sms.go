@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pulse-knative/pulse/pkg/channel"
 )
@@ -31,8 +29,6 @@ const (
 const (
 	defaultHost      = "api.twilio.com"
 	defaultUserAgent = "Pulse-SMS/1"
-	// maxAnswerBytes bounds how much of an answer is read; Twilio's are a few kilobytes.
-	maxAnswerBytes = 64 << 10
 )
 
 // Config configures one Twilio account.
@@ -65,13 +61,9 @@ type Config struct {
 // (required with an API key), status_callback, and base_url, which overrides
 // https://HOST as the API base. Its errors never quote the URL or its credentials.
 func ParseURL(raw string) (Config, error) {
-	u, err := url.Parse(raw)
+	u, err := channel.ParseAccountURL(raw, Scheme)
 	if err != nil {
-		// url.Parse's errors quote the URL, and some of its causes quote parts of it.
-		return Config{}, errors.New("parse twilio account url: not a valid URL")
-	}
-	if u.Scheme != Scheme {
-		return Config{}, fmt.Errorf("parse twilio account url: the scheme must be %s", Scheme)
+		return Config{}, fmt.Errorf("parse twilio account url: %w", err)
 	}
 	if u.Path != "" && u.Path != "/" {
 		return Config{}, errors.New("parse twilio account url: the url must have no path")
@@ -86,29 +78,15 @@ func ParseURL(raw string) (Config, error) {
 		host = defaultHost
 	}
 	cfg.BaseURL = "https://" + host
-	q, err := url.ParseQuery(u.RawQuery)
+	err = channel.ReadAccountParams(u, map[string]*string{
+		"from":                  &cfg.From,
+		"messaging_service_sid": &cfg.MessagingServiceSID,
+		"account_sid":           &cfg.AccountSID,
+		"status_callback":       &cfg.StatusCallback,
+		"base_url":              &cfg.BaseURL,
+	})
 	if err != nil {
-		return Config{}, errors.New("parse twilio account url: the query is not valid")
-	}
-	for name, values := range q {
-		if len(values) != 1 {
-			return Config{}, fmt.Errorf("parse twilio account url: parameter %s is given %d times", name, len(values))
-		}
-		v := values[0]
-		switch name {
-		case "from":
-			cfg.From = v
-		case "messaging_service_sid":
-			cfg.MessagingServiceSID = v
-		case "account_sid":
-			cfg.AccountSID = v
-		case "status_callback":
-			cfg.StatusCallback = v
-		case "base_url":
-			cfg.BaseURL = v
-		default:
-			return Config{}, fmt.Errorf("parse twilio account url: unknown parameter %q", name)
-		}
+		return Config{}, fmt.Errorf("parse twilio account url: %w", err)
 	}
 	if cfg.AccountSID == "" && strings.HasPrefix(cfg.Username, "AC") {
 		cfg.AccountSID = cfg.Username
@@ -145,32 +123,19 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Option changes how New builds a Provider.
-type Option func(*Provider)
-
-// WithHTTPClient makes the provider send through client instead of its own pooled one.
-func WithHTTPClient(client *http.Client) Option {
-	return func(p *Provider) { p.client = client }
-}
-
-// WithClock sets the clock a Retry-After date is measured against; the default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(p *Provider) { p.now = now }
-}
-
 // Provider sends SMS through one Twilio account. It keeps connections alive across sends and
 // is safe for concurrent use.
 type Provider struct {
 	cfg      Config
 	endpoint string
-	client   *http.Client
-	now      func() time.Time
+	api      *channel.APIClient
 }
 
 var _ channel.Provider = (*Provider)(nil)
 
-// New returns a provider for the account cfg describes. Its errors never quote credentials.
-func New(cfg Config, opts ...Option) (*Provider, error) {
+// New returns a provider for the account cfg describes; opts may set its HTTP client and
+// clock. Its errors never quote credentials.
+func New(cfg Config, opts ...channel.APIOption) (*Provider, error) {
 	if cfg.AccountSID == "" && strings.HasPrefix(cfg.Username, "AC") {
 		cfg.AccountSID = cfg.Username
 	}
@@ -181,29 +146,16 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	if base == "" {
 		base = "https://" + defaultHost
 	}
-	p := &Provider{
+	return &Provider{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(base, "/") + "/2010-04-01/Accounts/" + cfg.AccountSID + "/Messages.json",
-		now:      time.Now,
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	if p.client == nil {
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.MaxIdleConnsPerHost = 64
-		p.client = &http.Client{
-			Transport: transport,
-			// A redirect would carry the credentials somewhere the account URL did not name.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
-	return p, nil
+		api:      channel.NewAPIClient("send sms", "twilio", opts...),
+	}, nil
 }
 
 // Close releases the provider's idle connections.
 func (p *Provider) Close() error {
-	p.client.CloseIdleConnections()
+	p.api.Close()
 	return nil
 }
 
@@ -232,59 +184,43 @@ func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", defaultUserAgent)
 
-	resp, err := p.client.Do(req)
+	ans, err := p.api.Exchange(req)
 	if err != nil {
-		return transportResult(err)
+		return channel.Result{Outcome: channel.Transient, StatusCode: ans.StatusCode, Err: err}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	if err != nil && resp.StatusCode/100 != 2 {
-		return channel.Result{Outcome: channel.Transient, StatusCode: resp.StatusCode,
-			Err: fmt.Errorf("send sms: read twilio's answer: %w", err)}
-	}
-	return p.answerResult(resp, body)
-}
-
-// transportResult classifies a send that got no HTTP answer: always transient, since the
-// next attempt, or the next account, may get through.
-func transportResult(err error) channel.Result {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	return channel.Result{Outcome: channel.Transient, Err: fmt.Errorf("send sms: %w", err)}
+	return p.answerResult(ans)
 }
 
 // answerResult classifies Twilio's answer.
-func (p *Provider) answerResult(resp *http.Response, body []byte) channel.Result {
-	code := resp.StatusCode
+func (p *Provider) answerResult(ans channel.Answer) channel.Result {
+	code := ans.StatusCode
 	if code >= 200 && code < 300 {
 		var msg struct {
 			SID string `json:"sid"`
 		}
-		_ = json.Unmarshal(body, &msg)
+		_ = json.Unmarshal(ans.Body, &msg)
 		return channel.Result{Outcome: channel.Delivered, StatusCode: code, ProviderMessageID: channel.OneLine(msg.SID, 64)}
 	}
 	res := channel.Result{Outcome: channel.Permanent, StatusCode: code}
-	apiErr, _ := parseError(body)
+	apiErr, _ := parseError(ans.Body)
 	if apiErr.Code != 0 {
 		res.ErrorCode = strconv.Itoa(apiErr.Code)
 	}
 	switch {
 	case code == http.StatusTooManyRequests, apiErr.Code == CodeTooManyRequests, code >= 500:
 		res.Outcome = channel.Transient
-		res.RetryAfter = channel.ParseRetryAfter(resp.Header.Get("Retry-After"), p.now())
+		res.RetryAfter = p.api.RetryAfter(ans)
 	case apiErr.Code == CodeInvalidNumber, apiErr.Code == CodeUnsubscribed:
 		res.Undeliverable = true
 	}
-	res.Err = fmt.Errorf("send sms: twilio answered %s", describe(code, apiErr))
+	res.Err = p.api.Refusal(ans, describe(apiErr))
 	return res
 }
 
-// describe says what Twilio answered, in one line: "400 Bad Request: error 21211: The 'To'
-// number is not a valid phone number. (https://www.twilio.com/docs/errors/21211)".
-func describe(status int, e apiError) string {
-	s := strings.TrimSpace(strconv.Itoa(status) + " " + http.StatusText(status))
+// describe says what Twilio's error body adds to the status, in one line: ": error 21211:
+// The 'To' number is not a valid phone number. (https://www.twilio.com/docs/errors/21211)".
+func describe(e apiError) string {
+	s := ""
 	if e.Code != 0 {
 		s += ": error " + strconv.Itoa(e.Code)
 	}

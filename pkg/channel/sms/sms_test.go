@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/channel"
+	"github.com/pulse-knative/pulse/pkg/channel/internal/channeltest"
 	"github.com/pulse-knative/pulse/pkg/channel/sms"
 )
 
@@ -65,23 +66,12 @@ func setup(t *testing.T, respond http.HandlerFunc) *testBundle {
 // provider builds a provider for the account URL raw, its base URL pointed at the server.
 func (b *testBundle) provider(t *testing.T, raw string) *sms.Provider {
 	t.Helper()
-	cfg, err := sms.ParseURL(raw + "&base_url=" + url.QueryEscape(b.server.URL))
-	require.NoError(t, err)
-	p, err := sms.New(cfg, sms.WithClock(func() time.Time { return b.now }))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, p.Close()) })
-	return p
+	return channeltest.Provider(t, sms.ParseURL, sms.New, raw+"&base_url="+url.QueryEscape(b.server.URL), b.now)
 }
 
+// answer answers as Twilio does, in JSON.
 func answer(status int, header map[string]string, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}
+	return channeltest.Answer(status, "application/json", header, body)
 }
 
 const created = `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","to":"+15551234567","body":"` + secretBody + `"}`
