@@ -11,32 +11,18 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-// statusCollector reports how many notifications are in each state.
-type statusCollector struct {
-	store *store.Store
-}
-
-func newStatusCollector(st *store.Store) *statusCollector {
-	return &statusCollector{
-		store: st,
-	}
-}
-
-// Describe implements collector.
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- byStatusDesc
-}
-
-// Update implements collector.
-func (c *statusCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts, err := c.store.StatusCounts(ctx)
-	if err != nil {
-		return err
-	}
-	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(n), string(status))
-	}
-	return nil
+// newStatusCollector reports how many notifications are in each state.
+func newStatusCollector(st *store.Store) collector {
+	return collectorFunc{byStatusDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		counts, err := st.StatusCounts(ctx)
+		if err != nil {
+			return err
+		}
+		for status, n := range counts {
+			ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(n), string(status))
+		}
+		return nil
+	}}
 }
 
 // failureRateCollector reports, per channel, the percentage of the deliveries that finished
@@ -146,29 +132,15 @@ func (c *pastDueCollector) count(ctx context.Context) (int64, error) {
 	return c.store.CountPastDue(ctx, c.now().Add(-c.after))
 }
 
-// rollupCollector reports how many changes to the maintained status counters wait for the
+// newRollupCollector reports how many changes to the maintained status counters wait for the
 // Roller: every status count and failure rate adds them up, so a backlog slows scrapes down.
-type rollupCollector struct {
-	store *store.Store
-}
-
-func newRollupCollector(st *store.Store) *rollupCollector {
-	return &rollupCollector{
-		store: st,
-	}
-}
-
-// Describe implements collector.
-func (c *rollupCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- changesPendingDesc
-}
-
-// Update implements collector.
-func (c *rollupCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	n, err := c.store.CountPendingChanges(ctx)
-	if err != nil {
-		return err
-	}
-	ch <- prometheus.MustNewConstMetric(changesPendingDesc, prometheus.GaugeValue, float64(n))
-	return nil
+func newRollupCollector(st *store.Store) collector {
+	return collectorFunc{changesPendingDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		n, err := st.CountPendingChanges(ctx)
+		if err != nil {
+			return err
+		}
+		ch <- prometheus.MustNewConstMetric(changesPendingDesc, prometheus.GaugeValue, float64(n))
+		return nil
+	}}
 }
