@@ -42,10 +42,16 @@ type testBundle struct {
 	client   *http.Client
 }
 
-// setup starts a pipeline, cron included, on a fresh schema and the Redis at redisURL under
-// prefix.
-func setup(t *testing.T, redisURL, prefix string) *testBundle {
+// setup starts a pipeline, cron included, on a fresh schema and a Redis: the shared test Redis
+// under a prefix of its own, or srv when it is not nil, for a test that breaks Redis itself.
+func setup(t *testing.T, srv *pulsetest.RedisServer) *testBundle {
 	t.Helper()
+	redisURL, prefix := "", "pulse"
+	if srv != nil {
+		redisURL = srv.URL()
+	} else {
+		redisURL, prefix = pulsetest.Redis(t)
+	}
 	p := pipelinetest.Start(t, pipelinetest.Options{DatabaseURL: pulsetest.DatabaseURL(t), RedisURL: redisURL,
 		Prefix: prefix, Cron: true, Env: faultEnv})
 	opts, err := redis.ParseURL(redisURL)
@@ -215,24 +221,18 @@ func (b *testBundle) checkOutcome(t *testing.T, ids []string, midSend int) {
 	require.LessOrEqual(t, total-distinct, midSend, "duplicates beyond the sends the fault interrupted")
 }
 
-// TestRedisFlushed: Redis loses everything (FLUSHALL) mid-run, streams, groups and pending
-// entries alike. The notifications whose entries were lost stay queued in PostgreSQL and cron's
-// recover job enqueues them again; the stream sources create their groups again.
-func TestRedisFlushed(t *testing.T) {
-	t.Parallel()
-	srv := pulsetest.StartRedis(t)
-	b := setup(t, srv.URL(), "pulse")
-	// A slow receiver builds a backlog, so the flush finds entries waiting and pending.
-	b.pipeline.Receiver.Delay(200 * time.Millisecond)
-
+// breakMidRun sends 1000 notifications to a receiver that takes delay to answer each, and
+// calls fault once 200 have reached it. When the posts are done it lets the receiver answer at
+// once, waits until every notification finished, and checks the outcome, allowing a duplicate
+// for each send the fault interrupted.
+func (b *testBundle) breakMidRun(t *testing.T, delay time.Duration, fault func()) {
+	t.Helper()
+	b.pipeline.Receiver.Delay(delay)
 	wait := b.sendInBackground(t, 0, 1000)
 	b.waitDelivered(t, 200)
 	at := time.Now()
 	before := b.sending(t, "")
-	require.NoError(t, b.redis.FlushAll(context.Background()).Err())
-	c := b.counts(t)
-	t.Logf("flushed Redis with statuses %v", c)
-	require.NotZero(t, c["queued"]+c["sending"], "the flush hit mid-run: entries waiting or pending were lost")
+	fault()
 
 	ids := wait()
 	b.pipeline.Receiver.Delay(0)
@@ -240,36 +240,42 @@ func TestRedisFlushed(t *testing.T) {
 	b.checkOutcome(t, ids, before+b.spanning(t, at))
 }
 
+// TestRedisFlushed: Redis loses everything (FLUSHALL) mid-run, streams, groups and pending
+// entries alike. The notifications whose entries were lost stay queued in PostgreSQL and cron's
+// recover job enqueues them again; the stream sources create their groups again.
+func TestRedisFlushed(t *testing.T) {
+	t.Parallel()
+	srv := pulsetest.StartRedis(t)
+	b := setup(t, srv)
+	// A slow receiver builds a backlog, so the flush finds entries waiting and pending.
+	b.breakMidRun(t, 200*time.Millisecond, func() {
+		require.NoError(t, b.redis.FlushAll(context.Background()).Err())
+		c := b.counts(t)
+		t.Logf("flushed Redis with statuses %v", c)
+		require.NotZero(t, c["queued"]+c["sending"], "the flush hit mid-run: entries waiting or pending were lost")
+	})
+}
+
 // TestConsumerGroupDestroyed: the stream sources' consumer group is destroyed mid-run, as
 // Knative's RedisStreamSource does when it shuts down, losing every pending entry.
 func TestConsumerGroupDestroyed(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
-	b := setup(t, redisURL, prefix)
-	b.pipeline.Receiver.Delay(100 * time.Millisecond)
-
-	wait := b.sendInBackground(t, 0, 1000)
-	b.waitDelivered(t, 200)
-	at := time.Now()
-	before := b.sending(t, "")
-	pending := 0
-	for _, p := range notification.Priorities {
-		stream := b.keys.Stream(string(p))
-		groups, err := b.redis.XInfoGroups(context.Background(), stream).Result()
-		require.NoError(t, err)
-		for _, g := range groups {
-			pending += int(g.Pending)
-			require.NoError(t, b.redis.XGroupDestroy(context.Background(), stream, g.Name).Err())
+	b := setup(t, nil)
+	b.breakMidRun(t, 100*time.Millisecond, func() {
+		pending := 0
+		for _, p := range notification.Priorities {
+			stream := b.keys.Stream(string(p))
+			groups, err := b.redis.XInfoGroups(context.Background(), stream).Result()
+			require.NoError(t, err)
+			for _, g := range groups {
+				pending += int(g.Pending)
+				require.NoError(t, b.redis.XGroupDestroy(context.Background(), stream, g.Name).Err())
+			}
 		}
-	}
-	c := b.counts(t)
-	t.Logf("destroyed the groups with %d entries pending and statuses %v", pending, c)
-	require.NotZero(t, pending, "the fault hit mid-run: pending entries were lost")
-
-	ids := wait()
-	b.pipeline.Receiver.Delay(0)
-	b.waitTerminal(t, len(ids))
-	b.checkOutcome(t, ids, before+b.spanning(t, at))
+		c := b.counts(t)
+		t.Logf("destroyed the groups with %d entries pending and statuses %v", pending, c)
+		require.NotZero(t, pending, "the fault hit mid-run: pending entries were lost")
+	})
 }
 
 // TestDeliverKilledMidSend: deliver-high is killed (SIGKILL) while it is sending, as when a pod
@@ -277,8 +283,7 @@ func TestConsumerGroupDestroyed(t *testing.T) {
 // runs out; cron's recover job hands them back for another attempt.
 func TestDeliverKilledMidSend(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
-	b := setup(t, redisURL, prefix)
+	b := setup(t, nil)
 	// A slow receiver keeps many sends in flight when the kill comes.
 	b.pipeline.Receiver.Delay(200 * time.Millisecond)
 
@@ -310,8 +315,7 @@ func TestDeliverKilledMidSend(t *testing.T) {
 // once it is back.
 func TestReceiverDownThenBack(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
-	b := setup(t, redisURL, prefix)
+	b := setup(t, nil)
 	b.pipeline.Receiver.Delay(20 * time.Millisecond)
 
 	ids := b.send(t, 0, 600, time.Time{})
@@ -343,8 +347,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 // ticks resume, the first runs catch up and everything is delivered, once.
 func TestCronTicksMissed(t *testing.T) {
 	t.Parallel()
-	redisURL, prefix := pulsetest.Redis(t)
-	b := setup(t, redisURL, prefix)
+	b := setup(t, nil)
 	b.pipeline.PauseCron()
 	b.pipeline.Receiver.Fail(http.StatusServiceUnavailable)
 

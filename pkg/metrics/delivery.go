@@ -21,102 +21,73 @@ import (
 // outcomes are the outcome label values of the attempt counter.
 var outcomes = []channel.Outcome{channel.Delivered, channel.Transient, channel.Permanent}
 
-// attemptsCollector exports the delivery attempts the deliver functions count in Redis.
-type attemptsCollector struct {
-	client redis.Cmdable
-	keys   queue.Keys
-}
-
-func newAttemptsCollector(client redis.Cmdable, keys queue.Keys) *attemptsCollector {
-	return &attemptsCollector{
-		client: client, keys: keys,
-	}
-}
-
-// Describe implements collector.
-func (c *attemptsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- attemptsDesc
-}
-
-// Update implements collector. Every channel, priority and outcome is reported, 0 until its
-// first attempt, so that rate() sees the first one.
-func (c *attemptsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	fields, err := c.client.HGetAll(ctx, c.keys.Attempts()).Result()
-	if err != nil {
-		return fmt.Errorf("read attempt counters: %w", err)
-	}
-	counts := map[[3]string]float64{}
-	for _, chn := range notification.Channels {
-		for _, p := range notification.Priorities {
-			for _, o := range outcomes {
-				counts[[3]string{string(chn), string(p), string(o)}] = 0
+// newAttemptsCollector exports the delivery attempts the deliver functions count in Redis.
+// Every channel, priority and outcome is reported, 0 until its first attempt, so that rate()
+// sees the first one.
+func newAttemptsCollector(client redis.Cmdable, keys queue.Keys) collector {
+	return collectorFunc{attemptsDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		fields, err := client.HGetAll(ctx, keys.Attempts()).Result()
+		if err != nil {
+			return fmt.Errorf("read attempt counters: %w", err)
+		}
+		counts := map[[3]string]float64{}
+		for _, chn := range notification.Channels {
+			for _, p := range notification.Priorities {
+				for _, o := range outcomes {
+					counts[[3]string{string(chn), string(p), string(o)}] = 0
+				}
 			}
 		}
-	}
-	var bad []string
-	for field, value := range fields {
-		parts := strings.Split(field, ":")
-		n, err := strconv.ParseFloat(value, 64)
-		if len(parts) != 3 || err != nil {
-			bad = append(bad, field)
-			continue
+		var bad []string
+		for field, value := range fields {
+			parts := strings.Split(field, ":")
+			n, err := strconv.ParseFloat(value, 64)
+			if len(parts) != 3 || err != nil {
+				bad = append(bad, field)
+				continue
+			}
+			counts[[3]string(parts)] = n
 		}
-		counts[[3]string(parts)] = n
-	}
-	for labels, n := range counts {
-		ch <- prometheus.MustNewConstMetric(attemptsDesc, prometheus.CounterValue, n, labels[:]...)
-	}
-	if len(bad) > 0 {
-		slices.Sort(bad)
-		return fmt.Errorf("read attempt counters: fields %q are not channel:priority:outcome counts", bad)
-	}
-	return nil
-}
-
-// latencyCollector exports the delivery latency histograms the deliver functions accumulate in
-// Redis: a hash per channel and priority, holding the count of each bucket alone (not
-// cumulative), the sum and the count.
-type latencyCollector struct {
-	client redis.Cmdable
-	keys   queue.Keys
-}
-
-func newLatencyCollector(client redis.Cmdable, keys queue.Keys) *latencyCollector {
-	return &latencyCollector{
-		client: client, keys: keys,
-	}
-}
-
-// Describe implements collector.
-func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- latencyDesc
-}
-
-// Update implements collector. Every channel and priority is reported, empty until its first
-// delivery.
-func (c *latencyCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	type hist struct {
-		channel, priority string
-		cmd               *redis.MapStringStringCmd
-	}
-	var hists []hist
-	pipe := c.client.Pipeline()
-	for _, chn := range notification.Channels {
-		for _, p := range notification.Priorities {
-			hists = append(hists, hist{string(chn), string(p), pipe.HGetAll(ctx, c.keys.Latency(string(chn), string(p)))})
+		for labels, n := range counts {
+			ch <- prometheus.MustNewConstMetric(attemptsDesc, prometheus.CounterValue, n, labels[:]...)
 		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("read latency histograms: %w", err)
-	}
-	for _, h := range hists {
-		m, err := histogram(latencyDesc, h.cmd.Val(), h.channel, h.priority)
-		if err != nil {
-			return fmt.Errorf("read latency histogram of %s %s: %w", h.priority, h.channel, err)
+		if len(bad) > 0 {
+			slices.Sort(bad)
+			return fmt.Errorf("read attempt counters: fields %q are not channel:priority:outcome counts", bad)
 		}
-		ch <- m
-	}
-	return nil
+		return nil
+	}}
+}
+
+// newLatencyCollector exports the delivery latency histograms the deliver functions accumulate
+// in Redis: a hash per channel and priority, holding the count of each bucket alone (not
+// cumulative), the sum and the count. Every channel and priority is reported, empty until its
+// first delivery.
+func newLatencyCollector(client redis.Cmdable, keys queue.Keys) collector {
+	return collectorFunc{latencyDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		type hist struct {
+			channel, priority string
+			cmd               *redis.MapStringStringCmd
+		}
+		var hists []hist
+		pipe := client.Pipeline()
+		for _, chn := range notification.Channels {
+			for _, p := range notification.Priorities {
+				hists = append(hists, hist{string(chn), string(p), pipe.HGetAll(ctx, keys.Latency(string(chn), string(p)))})
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("read latency histograms: %w", err)
+		}
+		for _, h := range hists {
+			m, err := histogram(latencyDesc, h.cmd.Val(), h.channel, h.priority)
+			if err != nil {
+				return fmt.Errorf("read latency histogram of %s %s: %w", h.priority, h.channel, err)
+			}
+			ch <- m
+		}
+		return nil
+	}}
 }
 
 // histogram builds a histogram from a latency hash. Its count is the sum of its buckets, not

@@ -62,7 +62,7 @@
 // (html/template, no scripts, reloading itself every ten seconds): each stream's backlog,
 // pending entries, oldest entry and dead letters, the status counts, the failure rate per
 // channel, the past-due count and the latest failed notifications, each linked to its
-// timeline at TimelinePath. It reads through the same collectors and store statements as a
+// timeline at TimelinePath. It reads through the same functions and store statements as a
 // scrape, plus one indexed page of failed notifications (store.LatestFailures), and reuses
 // what it read for Config.StatusCacheFor, so open tabs cost no more than a scrape every few
 // seconds. Recipients are masked (notification.MaskRecipient), bodies are never read, and

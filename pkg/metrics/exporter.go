@@ -31,6 +31,20 @@ type collector interface {
 	Update(ctx context.Context, ch chan<- prometheus.Metric) error
 }
 
+// collectorFunc is a collector of the metrics of one descriptor, read by a function.
+type collectorFunc struct {
+	desc   *prometheus.Desc
+	update func(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Describe implements collector.
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Update implements collector.
+func (c collectorFunc) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return c.update(ctx, ch)
+}
+
 // Config configures an Exporter.
 type Config struct {
 	// Store is the PostgreSQL store the status counts, the failure rate and the past-due count

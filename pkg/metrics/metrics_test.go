@@ -583,58 +583,80 @@ func collectorSuccess(families map[string]*dto.MetricFamily) map[string]float64 
 func TestFailingDatastoreDoesNotBlankTheScrape(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	// What the collectors come to when Redis fails and PostgreSQL answers.
+	redisFailed := map[string]float64{
+		"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0, "provider": 0,
+		"status": 1, "failure_rate": 1, "past_due": 1, "rollup": 1,
+	}
 
-	t.Run("PostgreSQL down", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t)
-		b.fixture(t)
-		down, err := store.Open(ctx, config.Database{URL: "postgres://pulse@127.0.0.1:1/pulse?sslmode=disable&connect_timeout=2"})
-		require.NoError(t, err)
-		t.Cleanup(down.Close)
-		families := scrape(t, serve(t, b.exporter(func(c *metrics.Config) { c.Store = down })), nil)
-		require.Equal(t, map[string]float64{
-			"queue": 1, "dead_letter": 1, "attempts": 1, "latency": 1, "provider": 1,
-			"status": 0, "failure_rate": 0, "past_due": 0, "rollup": 0,
-		}, collectorSuccess(families))
-		got := flatten(families)
-		require.Equal(t, 4.0, got[`pulse_queue_length{queue_name="high_priority"}`])
-		require.NotContains(t, families, "pulse_notifications_by_status")
-	})
-
-	t.Run("Redis down", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t)
-		b.fixture(t)
-		srv := pulsetest.StartRedis(t)
-		srv.Stop()
-		families := scrape(t, serve(t, b.exporter(func(c *metrics.Config) { c.Redis = newRedis(t, srv.URL()) })), nil)
-		require.Equal(t, map[string]float64{
-			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0, "provider": 0,
-			"status": 1, "failure_rate": 1, "past_due": 1, "rollup": 1,
-		}, collectorSuccess(families))
-		got := flatten(families)
-		require.Equal(t, 4.0, got[`pulse_notifications_by_status{status="delivered"}`])
-		require.NotContains(t, families, "pulse_queue_length")
-	})
-
-	// A Redis that never answers: its collectors run out of time, and the scrape is served
-	// within Prometheus's timeout, which is shorter than the exporter's.
-	t.Run("Redis hangs", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t)
-		b.fixture(t)
-		srv := pulsetest.StartRedis(t)
-		hung := newRedis(t, srv.URL())
-		require.NoError(t, hung.Ping(ctx).Err())
-		require.NoError(t, hung.Do(ctx, "CLIENT", "PAUSE", "60000", "ALL").Err())
-		url := serve(t, b.exporter(func(c *metrics.Config) { c.Redis = hung; c.ScrapeTimeout = time.Minute }))
-		families := scrape(t, url, http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"2"}})
-		require.Equal(t, map[string]float64{
-			"queue": 0, "dead_letter": 0, "attempts": 0, "latency": 0, "provider": 0,
-			"status": 1, "failure_rate": 1, "past_due": 1, "rollup": 1,
-		}, collectorSuccess(families))
-		for _, m := range families["pulse_scrape_collector_duration_seconds"].GetMetric() {
-			require.Less(t, m.GetGauge().GetValue(), 3.0, "collector %s", m.GetLabel()[0].GetValue())
-		}
-	})
+	tests := map[string]struct {
+		// fail points the exporter at the failing datastore.
+		fail func(t *testing.T, c *metrics.Config)
+		// header is sent with the scrape.
+		header  http.Header
+		success map[string]float64
+		// kept is a metric the working datastore still reports, with its value; gone is a
+		// family of the failing one, left out. Neither is checked when kept is empty.
+		kept      string
+		keptValue float64
+		gone      string
+		// within, when not zero, bounds how long each collector took, in seconds.
+		within float64
+	}{
+		"PostgreSQL down": {
+			fail: func(t *testing.T, c *metrics.Config) {
+				down, err := store.Open(ctx, config.Database{URL: "postgres://pulse@127.0.0.1:1/pulse?sslmode=disable&connect_timeout=2"})
+				require.NoError(t, err)
+				t.Cleanup(down.Close)
+				c.Store = down
+			},
+			success: map[string]float64{
+				"queue": 1, "dead_letter": 1, "attempts": 1, "latency": 1, "provider": 1,
+				"status": 0, "failure_rate": 0, "past_due": 0, "rollup": 0,
+			},
+			kept: `pulse_queue_length{queue_name="high_priority"}`, keptValue: 4, gone: "pulse_notifications_by_status",
+		},
+		"Redis down": {
+			fail: func(t *testing.T, c *metrics.Config) {
+				srv := pulsetest.StartRedis(t)
+				srv.Stop()
+				c.Redis = newRedis(t, srv.URL())
+			},
+			success: redisFailed,
+			kept:    `pulse_notifications_by_status{status="delivered"}`, keptValue: 4, gone: "pulse_queue_length",
+		},
+		// A Redis that never answers: its collectors run out of time, and the scrape is served
+		// within Prometheus's timeout, which is shorter than the exporter's.
+		"Redis hangs": {
+			fail: func(t *testing.T, c *metrics.Config) {
+				srv := pulsetest.StartRedis(t)
+				hung := newRedis(t, srv.URL())
+				require.NoError(t, hung.Ping(ctx).Err())
+				require.NoError(t, hung.Do(ctx, "CLIENT", "PAUSE", "60000", "ALL").Err())
+				c.Redis = hung
+				c.ScrapeTimeout = time.Minute
+			},
+			header:  http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"2"}},
+			success: redisFailed,
+			within:  3,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.fixture(t)
+			families := scrape(t, serve(t, b.exporter(func(c *metrics.Config) { tc.fail(t, c) })), tc.header)
+			require.Equal(t, tc.success, collectorSuccess(families))
+			if tc.kept != "" {
+				require.Equal(t, tc.keptValue, flatten(families)[tc.kept])
+				require.NotContains(t, families, tc.gone)
+			}
+			if tc.within > 0 {
+				for _, m := range families["pulse_scrape_collector_duration_seconds"].GetMetric() {
+					require.Less(t, m.GetGauge().GetValue(), tc.within, "collector %s", m.GetLabel()[0].GetValue())
+				}
+			}
+		})
+	}
 }

@@ -174,42 +174,27 @@ func entryTime(id string) time.Time {
 	return time.UnixMilli(n)
 }
 
-// deadLetterCollector reports the length of each priority's dead-letter stream.
-type deadLetterCollector struct {
-	client redis.Cmdable
-	keys   queue.Keys
+// newDeadLetterCollector reports the length of each priority's dead-letter stream.
+func newDeadLetterCollector(client redis.Cmdable, keys queue.Keys) collector {
+	return collectorFunc{deadLetterLengthDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		lens, err := deadLetterLengths(ctx, client, keys)
+		if err != nil {
+			return err
+		}
+		for i, p := range notification.Priorities {
+			ch <- prometheus.MustNewConstMetric(deadLetterLengthDesc, prometheus.GaugeValue, float64(lens[i]), QueueName(p))
+		}
+		return nil
+	}}
 }
 
-func newDeadLetterCollector(client redis.Cmdable, keys queue.Keys) *deadLetterCollector {
-	return &deadLetterCollector{
-		client: client, keys: keys,
-	}
-}
-
-// Describe implements collector.
-func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- deadLetterLengthDesc
-}
-
-// Update implements collector.
-func (c *deadLetterCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	lens, err := c.lengths(ctx)
-	if err != nil {
-		return err
-	}
-	for i, p := range notification.Priorities {
-		ch <- prometheus.MustNewConstMetric(deadLetterLengthDesc, prometheus.GaugeValue, float64(lens[i]), QueueName(p))
-	}
-	return nil
-}
-
-// lengths returns the length of each priority's dead-letter stream, in the order of
+// deadLetterLengths returns the length of each priority's dead-letter stream, in the order of
 // notification.Priorities.
-func (c *deadLetterCollector) lengths(ctx context.Context) ([]int64, error) {
-	pipe := c.client.Pipeline()
+func deadLetterLengths(ctx context.Context, client redis.Cmdable, keys queue.Keys) ([]int64, error) {
+	pipe := client.Pipeline()
 	cmds := make([]*redis.IntCmd, len(notification.Priorities))
 	for i, p := range notification.Priorities {
-		cmds[i] = pipe.XLen(ctx, c.keys.DeadLetter(string(p)))
+		cmds[i] = pipe.XLen(ctx, keys.DeadLetter(string(p)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read length of dead-letter streams: %w", err)

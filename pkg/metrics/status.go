@@ -11,64 +11,34 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-// statusCollector reports how many notifications are in each state.
-type statusCollector struct {
-	store *store.Store
+// newStatusCollector reports how many notifications are in each state.
+func newStatusCollector(st *store.Store) collector {
+	return collectorFunc{byStatusDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		counts, err := st.StatusCounts(ctx)
+		if err != nil {
+			return err
+		}
+		for status, n := range counts {
+			ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(n), string(status))
+		}
+		return nil
+	}}
 }
 
-func newStatusCollector(st *store.Store) *statusCollector {
-	return &statusCollector{
-		store: st,
-	}
-}
-
-// Describe implements collector.
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- byStatusDesc
-}
-
-// Update implements collector.
-func (c *statusCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts, err := c.store.StatusCounts(ctx)
-	if err != nil {
-		return err
-	}
-	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(n), string(status))
-	}
-	return nil
-}
-
-// failureRateCollector reports, per channel, the percentage of the deliveries that finished
-// within the failure window that failed.
-type failureRateCollector struct {
-	store  *store.Store
-	window time.Duration
-	now    func() time.Time
-}
-
-func newFailureRateCollector(st *store.Store, window time.Duration, now func() time.Time) *failureRateCollector {
-	return &failureRateCollector{
-		store: st, window: window, now: now,
-	}
-}
-
-// Describe implements collector.
-func (c *failureRateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- failureRateDesc
-}
-
-// Update implements collector. Every channel is reported, 0 when none of its notifications
-// finished within the window, so an alert on the rate never sees it vanish.
-func (c *failureRateCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rates, err := c.rates(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rates {
-		ch <- prometheus.MustNewConstMetric(failureRateDesc, prometheus.GaugeValue, r.rate, string(r.channel))
-	}
-	return nil
+// newFailureRateCollector reports, per channel, the percentage of the deliveries that finished
+// within the failure window that failed. Every channel is reported, 0 when none of its
+// notifications finished within the window, so an alert on the rate never sees it vanish.
+func newFailureRateCollector(st *store.Store, window time.Duration, now func() time.Time) collector {
+	return collectorFunc{failureRateDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		rates, err := failureRates(ctx, st, now().Add(-window))
+		if err != nil {
+			return err
+		}
+		for _, r := range rates {
+			ch <- prometheus.MustNewConstMetric(failureRateDesc, prometheus.GaugeValue, r.rate, string(r.channel))
+		}
+		return nil
+	}}
 }
 
 // channelRate is how one channel's notifications that finished within the window ended.
@@ -79,10 +49,10 @@ type channelRate struct {
 	rate float64
 }
 
-// rates returns every channel's failure rate, the known channels first in their order, then
-// any other channel the counts name.
-func (c *failureRateCollector) rates(ctx context.Context) ([]channelRate, error) {
-	finished, err := c.store.FinishedSince(ctx, c.now().Add(-c.window))
+// failureRates returns every channel's failure rate over the notifications that finished at or
+// after since, the known channels first in their order, then any other channel the counts name.
+func failureRates(ctx context.Context, st *store.Store, since time.Time) ([]channelRate, error) {
+	finished, err := st.FinishedSince(ctx, since)
 	if err != nil {
 		return nil, err
 	}
@@ -112,63 +82,28 @@ func FailureRate(counts map[notification.Status]int64) float64 {
 	return 100 * float64(failed) / float64(failed+delivered)
 }
 
-// pastDueCollector reports the notifications due that were not released to their streams in
-// time: the cron job that releases them is late or failing.
-type pastDueCollector struct {
-	store *store.Store
-	after time.Duration
-	now   func() time.Time
+// newPastDueCollector reports the notifications due that were not released to their streams
+// in time, up to store.PastDueCap: the cron job that releases them is late or failing.
+func newPastDueCollector(st *store.Store, after time.Duration, now func() time.Time) collector {
+	return collectorFunc{pastDueDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		n, err := st.CountPastDue(ctx, now().Add(-after))
+		if err != nil {
+			return err
+		}
+		ch <- prometheus.MustNewConstMetric(pastDueDesc, prometheus.GaugeValue, float64(n))
+		return nil
+	}}
 }
 
-func newPastDueCollector(st *store.Store, after time.Duration, now func() time.Time) *pastDueCollector {
-	return &pastDueCollector{
-		store: st, after: after, now: now,
-	}
-}
-
-// Describe implements collector.
-func (c *pastDueCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- pastDueDesc
-}
-
-// Update implements collector.
-func (c *pastDueCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	n, err := c.count(ctx)
-	if err != nil {
-		return err
-	}
-	ch <- prometheus.MustNewConstMetric(pastDueDesc, prometheus.GaugeValue, float64(n))
-	return nil
-}
-
-// count counts the past-due notifications, up to store.PastDueCap.
-func (c *pastDueCollector) count(ctx context.Context) (int64, error) {
-	return c.store.CountPastDue(ctx, c.now().Add(-c.after))
-}
-
-// rollupCollector reports how many changes to the maintained status counters wait for the
+// newRollupCollector reports how many changes to the maintained status counters wait for the
 // Roller: every status count and failure rate adds them up, so a backlog slows scrapes down.
-type rollupCollector struct {
-	store *store.Store
-}
-
-func newRollupCollector(st *store.Store) *rollupCollector {
-	return &rollupCollector{
-		store: st,
-	}
-}
-
-// Describe implements collector.
-func (c *rollupCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- changesPendingDesc
-}
-
-// Update implements collector.
-func (c *rollupCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	n, err := c.store.CountPendingChanges(ctx)
-	if err != nil {
-		return err
-	}
-	ch <- prometheus.MustNewConstMetric(changesPendingDesc, prometheus.GaugeValue, float64(n))
-	return nil
+func newRollupCollector(st *store.Store) collector {
+	return collectorFunc{changesPendingDesc, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		n, err := st.CountPendingChanges(ctx)
+		if err != nil {
+			return err
+		}
+		ch <- prometheus.MustNewConstMetric(changesPendingDesc, prometheus.GaugeValue, float64(n))
+		return nil
+	}}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pulse-knative/pulse/pkg/channel"
 	"github.com/pulse-knative/pulse/pkg/notification"
@@ -53,22 +54,21 @@ func parsePage(name string) *template.Template {
 	return template.Must(template.ParseFS(pageFiles, "statuspage/layout.html", "statuspage/"+name))
 }
 
-// statusPage serves the read-only status pages. The overview reads what a scrape reads,
-// through the same collectors, plus one indexed page of failed notifications, and keeps
-// what it read for cacheFor, so that any number of open tabs costs a scrape every few
-// seconds at most.
+// statusPage serves the read-only status pages. The overview reads what a scrape reads, the
+// way the collectors read it, plus one indexed page of failed notifications, and keeps what
+// it read for cacheFor, so that any number of open tabs costs a scrape every few seconds at
+// most.
 type statusPage struct {
-	store       *store.Store
-	queue       *queueCollector
-	deadLetters *deadLetterCollector
-	failureRate *failureRateCollector
-	pastDue     *pastDueCollector
-	keys        queue.Keys
-	window      time.Duration
-	timeout     time.Duration
-	cacheFor    time.Duration
-	now         func() time.Time
-	logger      *slog.Logger
+	store        *store.Store
+	redis        redis.Cmdable
+	queue        *queueCollector
+	keys         queue.Keys
+	window       time.Duration
+	pastDueAfter time.Duration
+	timeout      time.Duration
+	cacheFor     time.Duration
+	now          func() time.Time
+	logger       *slog.Logger
 
 	// mu is held while an overview is read, so that requests arriving meanwhile wait for it
 	// instead of reading another.
@@ -83,17 +83,16 @@ func newStatusPage(cfg Config, now func() time.Time, logger *slog.Logger) *statu
 		cacheFor = 5 * time.Second
 	}
 	return &statusPage{
-		store:       cfg.Store,
-		queue:       newQueueCollector(cfg.Redis, cfg.Keys, cfg.Group, now),
-		deadLetters: newDeadLetterCollector(cfg.Redis, cfg.Keys),
-		failureRate: newFailureRateCollector(cfg.Store, cfg.FailureWindow, now),
-		pastDue:     newPastDueCollector(cfg.Store, cfg.PastDueAfter, now),
-		keys:        cfg.Keys,
-		window:      cfg.FailureWindow,
-		timeout:     cfg.ScrapeTimeout,
-		cacheFor:    cacheFor,
-		now:         now,
-		logger:      logger,
+		store:        cfg.Store,
+		redis:        cfg.Redis,
+		queue:        newQueueCollector(cfg.Redis, cfg.Keys, cfg.Group, now),
+		keys:         cfg.Keys,
+		window:       cfg.FailureWindow,
+		pastDueAfter: cfg.PastDueAfter,
+		timeout:      cfg.ScrapeTimeout,
+		cacheFor:     cacheFor,
+		now:          now,
+		logger:       logger,
 	}
 }
 
@@ -164,7 +163,7 @@ func (p *statusPage) read(ctx context.Context) overview {
 	o := overview{
 		Taken:         p.now().UTC().Format(time.RFC3339),
 		FailureWindow: p.window.String(),
-		PastDueAfter:  p.pastDue.after.String(),
+		PastDueAfter:  p.pastDueAfter.String(),
 	}
 	var redisErr, postgresErr error
 	var wg sync.WaitGroup
@@ -186,7 +185,7 @@ func (p *statusPage) read(ctx context.Context) overview {
 // readQueues reads each priority's stream and dead-letter stream as the queue and dead_letter
 // collectors do.
 func (p *statusPage) readQueues(ctx context.Context) ([]queueRow, error) {
-	deadLetters, err := p.deadLetters.lengths(ctx)
+	deadLetters, err := deadLetterLengths(ctx, p.redis, p.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +211,11 @@ func (p *statusPage) readStore(ctx context.Context, o *overview) error {
 	if err != nil {
 		return err
 	}
-	rates, err := p.failureRate.rates(ctx)
+	rates, err := failureRates(ctx, p.store, p.now().Add(-p.window))
 	if err != nil {
 		return err
 	}
-	pastDue, err := p.pastDue.count(ctx)
+	pastDue, err := p.store.CountPastDue(ctx, p.now().Add(-p.pastDueAfter))
 	if err != nil {
 		return err
 	}

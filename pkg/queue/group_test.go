@@ -43,6 +43,20 @@ func (b groupBundle) group(t *testing.T, consumer string) *queue.Group {
 	return g
 }
 
+// delivered adds an entry for each of notificationIDs and delivers them to g, with which they
+// stay pending; it returns their ids.
+func (b groupBundle) delivered(t *testing.T, g *queue.Group, notificationIDs ...string) []string {
+	t.Helper()
+	ids := make([]string, len(notificationIDs))
+	for i, n := range notificationIDs {
+		ids[i] = b.add(t, n)
+	}
+	got, err := g.Read(t.Context(), int64(len(ids)), 10*time.Millisecond)
+	require.NoError(t, err)
+	require.Len(t, got, len(ids))
+	return ids
+}
+
 func fields(notificationID string) map[string]string {
 	return map[string]string{
 		queue.FieldNotificationID: notificationID,
@@ -111,12 +125,9 @@ func TestGroupReadPending(t *testing.T) {
 	ctx := t.Context()
 	a := b.group(t, "a")
 	other := b.group(t, "other")
-	id1, id2 := b.add(t, "n1"), b.add(t, "n2")
-	_, err := a.Read(ctx, 2, 10*time.Millisecond)
-	require.NoError(t, err)
-	id3 := b.add(t, "n3")
-	_, err = other.Read(ctx, 1, 10*time.Millisecond)
-	require.NoError(t, err)
+	ids := b.delivered(t, a, "n1", "n2")
+	id1, id2 := ids[0], ids[1]
+	id3 := b.delivered(t, other, "n3")[0]
 
 	// Page through a's own pending entries; other's entry is not among them.
 	got, err := a.ReadPending(ctx, "0", 1)
@@ -151,9 +162,7 @@ func TestGroupClaim(t *testing.T) {
 	b := setupGroup(t)
 	ctx := t.Context()
 	a, c := b.group(t, "a"), b.group(t, "c")
-	id := b.add(t, "n1")
-	_, err := a.Read(ctx, 1, 10*time.Millisecond)
-	require.NoError(t, err)
+	id := b.delivered(t, a, "n1")[0]
 
 	got, err := c.Claim(ctx, time.Hour, id)
 	require.NoError(t, err)
@@ -182,9 +191,8 @@ func TestGroupDeadLetter(t *testing.T) {
 	b := setupGroup(t)
 	ctx := t.Context()
 	g := b.group(t, "a")
-	id1, id2, id3 := b.add(t, "n1"), b.add(t, "n2"), b.add(t, "n3")
-	_, err := g.Read(ctx, 3, 10*time.Millisecond)
-	require.NoError(t, err)
+	ids := b.delivered(t, g, "n1", "n2", "n3")
+	id1, id2, id3 := ids[0], ids[1], ids[2]
 	require.NoError(t, g.Ack(ctx, id3))
 	require.NoError(t, b.client.XDel(ctx, b.keys.Stream("high"), id2).Err())
 	failedAt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
@@ -232,12 +240,10 @@ func TestGroupNoGroup(t *testing.T) {
 	b := setupGroup(t)
 	ctx := t.Context()
 	g := b.group(t, "a")
-	id := b.add(t, "n1")
-	_, err := g.Read(ctx, 1, 10*time.Millisecond)
-	require.NoError(t, err)
+	id := b.delivered(t, g, "n1")[0]
 	require.NoError(t, b.client.XGroupDestroy(ctx, b.keys.Stream("high"), "deliver").Err())
 
-	_, err = g.Read(ctx, 1, 10*time.Millisecond)
+	_, err := g.Read(ctx, 1, 10*time.Millisecond)
 	require.ErrorIs(t, err, queue.ErrNoGroup)
 	_, err = g.ReadPending(ctx, "0", 1)
 	require.ErrorIs(t, err, queue.ErrNoGroup)

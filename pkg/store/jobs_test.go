@@ -15,18 +15,6 @@ import (
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
-// insert stores one webhook notification per request and returns their ids.
-func (b *testBundle) insert(t *testing.T, reqs ...store.NewNotification) []string {
-	t.Helper()
-	acc, err := b.store.Insert(context.Background(), reqs)
-	require.NoError(t, err)
-	ids := make([]string, len(acc))
-	for i, a := range acc {
-		ids[i] = a.ID
-	}
-	return ids
-}
-
 // scheduledAt is a webhook request to send at.
 func scheduledAt(id string, at time.Time) store.NewNotification {
 	r := webhookRequest("s", id)
@@ -39,6 +27,28 @@ func (b *testBundle) get(t *testing.T, id string) notification.Notification {
 	n, err := b.store.Get(context.Background(), id)
 	require.NoError(t, err)
 	return n
+}
+
+// scheduledEvery is n webhook requests, the first to send at at and each next one step later.
+func scheduledEvery(n int, at time.Time, step time.Duration) []store.NewNotification {
+	reqs := make([]store.NewNotification, n)
+	for i := range reqs {
+		reqs[i] = scheduledAt(fmt.Sprint(i), at.Add(time.Duration(i)*step))
+	}
+	return reqs
+}
+
+// finish claims id and records its first attempt as ending in status; a retry is due an hour
+// later.
+func (b *testBundle) finish(t *testing.T, id string, status notification.Status) {
+	t.Helper()
+	b.claim(t, id, time.Hour)
+	next := b.now.Add(time.Hour)
+	a := store.Attempt{NotificationID: id, Attempt: 1, Status: status, Outcome: "delivered", StartedAt: b.now}
+	if status == notification.Retrying {
+		a.NextAttemptAt = &next
+	}
+	require.NoError(t, b.store.Record(context.Background(), a))
 }
 
 func dueIDs(due []store.Due) []string {
@@ -59,8 +69,7 @@ func TestRelease(t *testing.T) {
 	later, queued, retry := ids[0], ids[1], ids[2]
 
 	// A failed attempt makes retry due again in 5 s.
-	_, err := b.store.Claim(ctx, retry, time.Minute)
-	require.NoError(t, err)
+	b.claim(t, retry, time.Minute)
 	next := start.Add(5 * time.Second)
 	require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: retry, Attempt: 1, Status: notification.Retrying,
 		NextAttemptAt: &next, Outcome: "transient", StartedAt: start}))
@@ -100,10 +109,7 @@ func TestReleaseBatchesAndSkipsExpired(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	at := b.now.Add(time.Minute)
-	var reqs []store.NewNotification
-	for i := range 5 {
-		reqs = append(reqs, scheduledAt(fmt.Sprint(i), at.Add(time.Duration(i)*time.Second)))
-	}
+	reqs := scheduledEvery(5, at, time.Second)
 	gone := scheduledAt("gone", at)
 	exp := at.Add(-time.Second)
 	gone.Request.SendAt = &exp
@@ -130,11 +136,7 @@ func TestReleaseConcurrentRunsMoveEachRowOnce(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	at := b.now.Add(time.Minute)
-	var reqs []store.NewNotification
-	for i := range 400 {
-		reqs = append(reqs, scheduledAt(fmt.Sprint(i), at))
-	}
-	b.insert(t, reqs...)
+	b.insert(t, scheduledEvery(400, at, 0)...)
 	b.now = at
 
 	var mu sync.Mutex
@@ -225,11 +227,9 @@ func TestRecoverLapsed(t *testing.T) {
 	ids := b.insert(t, webhookRequest("s", "again"), last, webhookRequest("s", "held"))
 	again, lastID, held := ids[0], ids[1], ids[2]
 	for _, id := range []string{again, lastID} {
-		_, err := b.store.Claim(ctx, id, time.Minute)
-		require.NoError(t, err)
+		b.claim(t, id, time.Minute)
 	}
-	_, err := b.store.Claim(ctx, held, time.Hour)
-	require.NoError(t, err)
+	b.claim(t, held, time.Hour)
 
 	l, err := b.store.RecoverLapsed(ctx, 10)
 	require.NoError(t, err)
@@ -276,12 +276,8 @@ func TestExpire(t *testing.T) {
 		reqs = append(reqs, r)
 	}
 	ids := b.insert(t, reqs...)
-	_, err := b.store.Claim(ctx, ids[2], time.Hour)
-	require.NoError(t, err)
-	_, err = b.store.Claim(ctx, ids[3], time.Hour)
-	require.NoError(t, err)
-	require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: ids[3], Attempt: 1, Status: notification.Delivered,
-		Outcome: "delivered", StartedAt: b.now}))
+	b.claim(t, ids[2], time.Hour)
+	b.finish(t, ids[3], notification.Delivered)
 
 	n, err := b.store.Expire(ctx, 10)
 	require.NoError(t, err)
@@ -313,23 +309,13 @@ func TestPurge(t *testing.T) {
 	ids := b.insert(t, webhookRequest("s", "old-delivered"), webhookRequest("s", "old-failed"),
 		webhookRequest("s", "old-cancelled"), webhookRequest("s", "new-delivered"), webhookRequest("s", "old-queued"),
 		webhookRequest("s", "old-retrying"))
-	finish := func(id string, status notification.Status) {
-		_, err := b.store.Claim(ctx, id, time.Hour)
-		require.NoError(t, err)
-		next := b.now.Add(time.Hour)
-		a := store.Attempt{NotificationID: id, Attempt: 1, Status: status, Outcome: "delivered", StartedAt: b.now}
-		if status == notification.Retrying {
-			a.NextAttemptAt = &next
-		}
-		require.NoError(t, b.store.Record(ctx, a))
-	}
-	finish(ids[0], notification.Delivered)
-	finish(ids[1], notification.Failed)
+	b.finish(t, ids[0], notification.Delivered)
+	b.finish(t, ids[1], notification.Failed)
 	_, err := b.store.Cancel(ctx, ids[2])
 	require.NoError(t, err)
-	finish(ids[5], notification.Retrying)
+	b.finish(t, ids[5], notification.Retrying)
 	b.now = start.Add(24 * time.Hour)
-	finish(ids[3], notification.Delivered)
+	b.finish(t, ids[3], notification.Delivered)
 
 	b.now = start.Add(24*time.Hour + time.Second)
 	n, err := b.store.Purge(ctx, 24*time.Hour, 2)
@@ -365,12 +351,8 @@ func TestCancel(t *testing.T) {
 	ids := b.insert(t, webhookRequest("s", "queued"), scheduledAt("scheduled", b.now.Add(time.Hour)),
 		webhookRequest("s", "sending"), webhookRequest("s", "delivered"))
 	queued, scheduled, sending, delivered := ids[0], ids[1], ids[2], ids[3]
-	_, err := b.store.Claim(ctx, sending, time.Hour)
-	require.NoError(t, err)
-	_, err = b.store.Claim(ctx, delivered, time.Hour)
-	require.NoError(t, err)
-	require.NoError(t, b.store.Record(ctx, store.Attempt{NotificationID: delivered, Attempt: 1, Status: notification.Delivered,
-		Outcome: "delivered", StartedAt: b.now}))
+	b.claim(t, sending, time.Hour)
+	b.finish(t, delivered, notification.Delivered)
 
 	for _, id := range []string{queued, scheduled} {
 		n, err := b.store.Cancel(ctx, id)
@@ -378,7 +360,7 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, notification.Cancelled, n.Status)
 		require.True(t, n.CancelledAt.Equal(b.now))
 	}
-	_, err = b.store.Claim(ctx, queued, time.Minute)
+	_, err := b.store.Claim(ctx, queued, time.Minute)
 	require.ErrorIs(t, err, notification.ErrNotClaimable, "a stream entry left for a cancelled row is never sent")
 
 	n, err := b.store.Cancel(ctx, queued)

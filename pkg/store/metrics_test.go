@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -17,19 +18,23 @@ import (
 )
 
 // insertRows inserts n notifications of one channel and status, finished at finished when it
-// is not zero, straight with SQL, as an import or a test fixture would.
-func insertRows(t *testing.T, pool *pgxpool.Pool, n int, channel notification.Channel, status notification.Status, finished time.Time) {
+// is not zero, straight with SQL, as an import or a test fixture would, and returns their ids.
+func insertRows(t *testing.T, pool *pgxpool.Pool, n int, channel notification.Channel, status notification.Status, finished time.Time) []string {
 	t.Helper()
 	var fin *time.Time
 	if !finished.IsZero() {
 		fin = &finished
 	}
-	_, err := pool.Exec(context.Background(), `
+	rows, err := pool.Query(context.Background(), `
 		insert into notifications (id, source, event_id, channel, priority, status, recipient, max_attempts,
 			created_at, updated_at, finished_at)
 		select gen_random_uuid(), 'fixture', gen_random_uuid()::text, $2, 'high', $3, 'to', 3, now(), now(), $4
-		from generate_series(1, $1)`, n, string(channel), string(status), fin)
+		from generate_series(1, $1)
+		returning id::text`, n, string(channel), string(status), fin)
 	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return ids
 }
 
 // countedByTable counts the notifications of each state the slow way.
@@ -259,16 +264,7 @@ func TestCounterWritersDoNotWaitForEachOther(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	pool := b.store.Pool()
-	insertRows(t, pool, 2, notification.Email, notification.Sending, time.Time{})
-	var ids []string
-	rows, err := pool.Query(ctx, `select id::text from notifications`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(t, rows.Err())
+	ids := insertRows(t, pool, 2, notification.Email, notification.Sending, time.Time{})
 
 	// Two open transactions finish a notification each, same status, channel and minute: the
 	// second would wait on the first if both updated one counter row.

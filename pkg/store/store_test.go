@@ -30,6 +30,26 @@ func setup(t testing.TB) *testBundle {
 	return b
 }
 
+// insert stores the requests and returns their ids.
+func (b *testBundle) insert(t *testing.T, reqs ...store.NewNotification) []string {
+	t.Helper()
+	acc, err := b.store.Insert(context.Background(), reqs)
+	require.NoError(t, err)
+	ids := make([]string, len(acc))
+	for i, a := range acc {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+// claim claims id for sending under lease and returns it as claimed.
+func (b *testBundle) claim(t *testing.T, id string, lease time.Duration) notification.Notification {
+	t.Helper()
+	n, err := b.store.Claim(context.Background(), id, lease)
+	require.NoError(t, err)
+	return n
+}
+
 func webhookRequest(source, id string) store.NewNotification {
 	return store.NewNotification{Source: source, EventID: id, MaxAttempts: 3, Request: notification.Request{
 		Channel: notification.Webhook, To: "https://example.com/hook", Priority: notification.High,
@@ -83,9 +103,7 @@ func TestClaimAndRecord(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1")})
-	require.NoError(t, err)
-	id := acc[0].ID
+	id := b.insert(t, webhookRequest("s", "1"))[0]
 
 	n, err := b.store.Claim(ctx, id, time.Minute)
 	require.NoError(t, err)
@@ -104,8 +122,7 @@ func TestClaimAndRecord(t *testing.T) {
 	require.ErrorIs(t, b.store.Record(ctx, store.Attempt{NotificationID: id, Attempt: 1, Status: notification.Delivered,
 		Outcome: "delivered", StartedAt: b.now}), notification.ErrLeaseLost)
 
-	n, err = b.store.Get(ctx, id)
-	require.NoError(t, err)
+	n = b.get(t, id)
 	require.Equal(t, notification.Retrying, n.Status)
 	require.Equal(t, "receiver answered 503", n.LastError)
 	require.True(t, n.NextAttemptAt.Equal(next))
@@ -124,14 +141,12 @@ func TestClaimExpired(t *testing.T) {
 	req := webhookRequest("s", "1")
 	soon := b.now.Add(time.Minute)
 	req.Request.ExpiresAt = &soon
-	acc, err := b.store.Insert(ctx, []store.NewNotification{req})
-	require.NoError(t, err)
+	id := b.insert(t, req)[0]
 
 	b.now = b.now.Add(2 * time.Minute)
-	_, err = b.store.Claim(ctx, acc[0].ID, time.Minute)
+	_, err := b.store.Claim(ctx, id, time.Minute)
 	require.ErrorIs(t, err, notification.ErrNotClaimable)
-	n, err := b.store.Get(ctx, acc[0].ID)
-	require.NoError(t, err)
+	n := b.get(t, id)
 	require.Equal(t, notification.Expired, n.Status)
 	require.NotNil(t, n.ExpiredAt)
 }
@@ -140,9 +155,8 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1"), webhookRequest("s", "2")})
-	require.NoError(t, err)
-	a, c := acc[0].ID, acc[1].ID
+	ids := b.insert(t, webhookRequest("s", "1"), webhookRequest("s", "2"))
+	a, c := ids[0], ids[1]
 	missing := "0190c5a4-0000-7000-8000-000000000000"
 
 	claimed, err := b.store.ClaimMany(ctx, []string{a, c, a, missing, "not-a-uuid"}, time.Minute)
@@ -162,12 +176,8 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
 	require.ErrorIs(t, errs[1], notification.ErrLeaseLost, "attempt 2 does not hold the claim of attempt 1")
-	n, err := b.store.Get(ctx, a)
-	require.NoError(t, err)
-	require.Equal(t, notification.Delivered, n.Status)
-	n, err = b.store.Get(ctx, c)
-	require.NoError(t, err)
-	require.Equal(t, notification.Sending, n.Status)
+	require.Equal(t, notification.Delivered, b.get(t, a).Status)
+	require.Equal(t, notification.Sending, b.get(t, c).Status)
 }
 
 // TestConcurrentClaimsOfTheSameIDs claims the same notifications from several batches at once,
@@ -183,12 +193,7 @@ func TestConcurrentClaimsOfTheSameIDs(t *testing.T) {
 		for i := range reqs {
 			reqs[i] = webhookRequest("s", fmt.Sprintf("%d-%d", round, i))
 		}
-		acc, err := b.store.Insert(ctx, reqs)
-		require.NoError(t, err)
-		ids := make([]string, rows)
-		for i, a := range acc {
-			ids[i] = a.ID
-		}
+		ids := b.insert(t, reqs...)
 		claims := make([][]store.Claimed, claimers)
 		errs := make([]error, claimers)
 		var wg sync.WaitGroup

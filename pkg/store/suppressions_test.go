@@ -17,23 +17,21 @@ func TestRecordSuppressesAndNamesTheAccount(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1"), webhookRequest("s", "2")})
-	require.NoError(t, err)
-	for _, a := range acc {
-		_, err := b.store.Claim(ctx, a.ID, time.Minute)
-		require.NoError(t, err)
+	ids := b.insert(t, webhookRequest("s", "1"), webhookRequest("s", "2"))
+	for _, id := range ids {
+		b.claim(t, id, time.Minute)
 	}
 	// Both go to the same address: one suppression, caused by the first.
 	errs, err := b.store.RecordMany(ctx, []store.Attempt{
-		{NotificationID: acc[0].ID, Attempt: 1, Status: notification.Failed, Outcome: "permanent", Error: "no such user",
+		{NotificationID: ids[0], Attempt: 1, Status: notification.Failed, Outcome: "permanent", Error: "no such user",
 			Account: "backup", ErrorCode: "5.1.1", Suppress: true, StartedAt: b.now},
-		{NotificationID: acc[1].ID, Attempt: 1, Status: notification.Failed, Outcome: "permanent", Error: "no such user",
+		{NotificationID: ids[1], Attempt: 1, Status: notification.Failed, Outcome: "permanent", Error: "no such user",
 			Account: "primary", ErrorCode: "5.1.1", Suppress: true, StartedAt: b.now},
 	})
 	require.NoError(t, err)
 	require.Equal(t, []error{nil, nil}, errs)
 
-	attempts, err := b.store.Attempts(ctx, acc[0].ID)
+	attempts, err := b.store.Attempts(ctx, ids[0])
 	require.NoError(t, err)
 	require.Len(t, attempts, 1)
 	require.Equal(t, "backup", attempts[0].Account)
@@ -48,7 +46,7 @@ func TestRecordSuppressesAndNamesTheAccount(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("suppressed (-want +got):\n%s", diff)
 	}
-	require.Contains(t, []string{acc[0].ID, acc[1].ID}, got[addr].NotificationID)
+	require.Contains(t, []string{ids[0], ids[1]}, got[addr].NotificationID)
 
 	list, err := b.store.Suppressions(ctx, "webhook", "", 10)
 	require.NoError(t, err)
@@ -68,16 +66,12 @@ func TestPutBackUndoesTheClaim(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	acc, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "1")})
-	require.NoError(t, err)
-	id := acc[0].ID
-	n, err := b.store.Claim(ctx, id, time.Minute)
-	require.NoError(t, err)
+	id := b.insert(t, webhookRequest("s", "1"))[0]
+	n := b.claim(t, id, time.Minute)
 	require.Equal(t, 1, n.Attempts)
 
 	require.NoError(t, b.store.PutBack(ctx, id, n.Attempts, 300*time.Millisecond))
-	got, err := b.store.Get(ctx, id)
-	require.NoError(t, err)
+	got := b.get(t, id)
 	require.Equal(t, notification.Retrying, got.Status)
 	require.Equal(t, 0, got.Attempts, "a put-back send is not an attempt")
 	require.Equal(t, b.now.Add(300*time.Millisecond), got.NextAttemptAt.UTC())
@@ -88,7 +82,5 @@ func TestPutBackUndoesTheClaim(t *testing.T) {
 	due, err := b.store.Release(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, due, 1)
-	n, err = b.store.Claim(ctx, id, time.Minute)
-	require.NoError(t, err)
-	require.Equal(t, 1, n.Attempts)
+	require.Equal(t, 1, b.claim(t, id, time.Minute).Attempts)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,16 @@ func (s *sink) attemptsOf(id string) int {
 	return s.attempts[id]
 }
 
+// withSink starts a sink that answers with answer and returns it, with the bundle's
+// configuration pointed at it.
+func (b *testBundle) withSink(t *testing.T, answer answerFunc) (*sink, streamsource.Config) {
+	t.Helper()
+	s := newSink(t, answer)
+	cfg := b.cfg
+	cfg.Sink = s.URL()
+	return s, cfg
+}
+
 func answer(status int) answerFunc {
 	return func(*http.Request, event.Event, int) int { return status }
 }
@@ -247,9 +258,7 @@ func (b *testBundle) eventuallyDelivered(t *testing.T, s *sink, ids ...string) {
 func TestDeliver(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	s := newSink(t, answer(http.StatusAccepted))
-	cfg := b.cfg
-	cfg.Sink = s.URL()
+	s, cfg := b.withSink(t, answer(http.StatusAccepted))
 	id1 := b.add(t, "n1")
 	b.start(t, cfg)
 	id2 := b.add(t, "n2")
@@ -278,14 +287,12 @@ func TestDeliver(t *testing.T) {
 func TestSinkErrorLeavesEntryPending(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	s := newSink(t, func(_ *http.Request, _ event.Event, attempt int) int {
+	s, cfg := b.withSink(t, func(_ *http.Request, _ event.Event, attempt int) int {
 		if attempt == 1 {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
-	cfg := b.cfg
-	cfg.Sink = s.URL()
 	b.start(t, cfg)
 	id := b.add(t, "n1")
 
@@ -301,14 +308,12 @@ func TestSinkDownThenUp(t *testing.T) {
 		b := setup(t)
 		var down atomic.Bool
 		down.Store(true)
-		s := newSink(t, func(*http.Request, event.Event, int) int {
+		s, cfg := b.withSink(t, func(*http.Request, event.Event, int) int {
 			if down.Load() {
 				return http.StatusServiceUnavailable
 			}
 			return http.StatusOK
 		})
-		cfg := b.cfg
-		cfg.Sink = s.URL()
 		var ids []string
 		for range 5 {
 			ids = append(ids, b.add(t, pulsetest.Name("n")))
@@ -358,9 +363,7 @@ func TestGroupLost(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			s := newSink(t, answer(http.StatusOK))
-			cfg := b.cfg
-			cfg.Sink = s.URL()
+			s, cfg := b.withSink(t, answer(http.StatusOK))
 			b.start(t, cfg)
 			id := b.add(t, "n1")
 			b.eventuallyDelivered(t, s, id)
@@ -375,44 +378,60 @@ func TestGroupLost(t *testing.T) {
 	}
 }
 
+// TestDeadLetter: an entry the sink keeps failing is given up on after MaxDeliveries, and one
+// it refuses at once; either goes to the dead-letter stream with what it needs to be redriven,
+// and the original is acknowledged.
 func TestDeadLetter(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	s := newSink(t, answer(http.StatusInternalServerError))
-	cfg := b.cfg
-	cfg.Sink = s.URL()
-	cfg.MaxDeliveries = 3
-	b.start(t, cfg)
-	id := b.add(t, "n1")
+	tests := map[string]struct {
+		// The sink answers status to every send; the entry is sent deliveries times (why says
+		// why), at most maxDeliveries, then dead-lettered with reason.
+		status, deliveries int
+		maxDeliveries      int64
+		reason, why        string
+	}{
+		"sink keeps failing": {status: http.StatusInternalServerError, deliveries: 3, maxDeliveries: 3,
+			reason: "sink answered 500", why: "sent MaxDeliveries times, then given up on"},
+		"sink refuses the event": {status: http.StatusBadRequest, deliveries: 1, maxDeliveries: 5,
+			reason: "refused the event with 400", why: "an event the sink refuses is not offered again"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			s, cfg := b.withSink(t, answer(tc.status))
+			cfg.MaxDeliveries = tc.maxDeliveries
+			b.start(t, cfg)
+			id := b.add(t, "n1")
 
-	dead := b.eventuallyDeadLettered(t)
-	require.Len(t, dead, 1)
-	got := dead[0].Values
-	require.Equal(t, "n1", got[queue.FieldNotificationID])
-	require.Equal(t, "email", got[queue.FieldChannel])
-	require.Equal(t, id, got[queue.FieldOriginalID])
-	require.Equal(t, "3", got[queue.FieldDeliveries])
-	require.Contains(t, got[queue.FieldReason], "sink answered 500")
-	_, err := time.Parse(time.RFC3339Nano, got[queue.FieldFailedAt].(string))
-	require.NoError(t, err)
+			dead := b.eventuallyDeadLettered(t)
+			require.Len(t, dead, 1)
+			got := dead[0].Values
+			require.Equal(t, "n1", got[queue.FieldNotificationID])
+			require.Equal(t, "email", got[queue.FieldChannel])
+			require.Equal(t, id, got[queue.FieldOriginalID])
+			require.Equal(t, strconv.Itoa(tc.deliveries), got[queue.FieldDeliveries])
+			require.Contains(t, got[queue.FieldReason], tc.reason)
+			_, err := time.Parse(time.RFC3339Nano, got[queue.FieldFailedAt].(string))
+			require.NoError(t, err)
 
-	require.Equal(t, int64(0), b.pending(t), "the original is acknowledged")
-	require.Equal(t, 3, s.attemptsOf(id), "sent MaxDeliveries times, then given up on")
+			require.Equal(t, int64(0), b.pending(t), "the original is acknowledged")
+			require.Equal(t, tc.deliveries, s.attemptsOf(id), tc.why)
+		})
+	}
 }
 
 func TestConcurrencyBound(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	release := make(chan struct{})
-	s := newSink(t, func(r *http.Request, _ event.Event, _ int) int {
+	s, cfg := b.withSink(t, func(r *http.Request, _ event.Event, _ int) int {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 		return http.StatusOK
 	})
-	cfg := b.cfg
-	cfg.Sink = s.URL()
 	cfg.Concurrency = 3
 	// Requests are held until release: keep them from timing out and being claimed again.
 	cfg.SinkTimeout = 10 * time.Second
@@ -434,13 +453,11 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	arrived, release := make(chan string, 1), make(chan struct{})
-	s := newSink(t, func(_ *http.Request, ev event.Event, _ int) int {
+	s, cfg := b.withSink(t, func(_ *http.Request, ev event.Event, _ int) int {
 		arrived <- ev.ID()
 		<-release
 		return http.StatusOK
 	})
-	cfg := b.cfg
-	cfg.Sink = s.URL()
 	cfg.SinkTimeout = 10 * time.Second
 	cfg.ReclaimIdle = 20 * time.Second
 	src := b.start(t, cfg)
@@ -462,13 +479,11 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	arrived := make(chan struct{}, 1)
-	s := newSink(t, func(r *http.Request, _ event.Event, _ int) int {
+	s, cfg := b.withSink(t, func(r *http.Request, _ event.Event, _ int) int {
 		arrived <- struct{}{}
 		<-r.Context().Done()
 		return http.StatusServiceUnavailable
 	})
-	cfg := b.cfg
-	cfg.Sink = s.URL()
 	cfg.SinkTimeout = 10 * time.Second
 	cfg.ReclaimIdle = 20 * time.Second
 	cfg.ShutdownTimeout = 50 * time.Millisecond
@@ -485,9 +500,7 @@ func TestResumeOwnPending(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	s := newSink(t, answer(http.StatusOK))
-	cfg := b.cfg
-	cfg.Sink = s.URL()
+	s, cfg := b.withSink(t, answer(http.StatusOK))
 	cfg.MaxDeliveries = 3
 	// Far beyond the test: only resuming can send what a previous process read.
 	cfg.SinkTimeout = 10 * time.Second
@@ -519,9 +532,7 @@ func TestRedisRestart(t *testing.T) {
 	t.Parallel()
 	srv := pulsetest.StartRedis(t)
 	b := setupWith(t, srv.URL(), "restart")
-	s := newSink(t, answer(http.StatusOK))
-	cfg := b.cfg
-	cfg.Sink = s.URL()
+	s, cfg := b.withSink(t, answer(http.StatusOK))
 	b.start(t, cfg)
 	id := b.add(t, "n1")
 	b.eventuallyDelivered(t, s, id)
@@ -574,21 +585,4 @@ func TestNewChecksConfig(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
-}
-
-func TestRefusedEventGoesToDeadLetterAtOnce(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	s := newSink(t, answer(http.StatusBadRequest))
-	cfg := b.cfg
-	cfg.Sink = s.URL()
-	cfg.MaxDeliveries = 5
-	b.start(t, cfg)
-	id := b.add(t, "n1")
-
-	dead := b.eventuallyDeadLettered(t)
-	require.Equal(t, id, dead[0].Values[queue.FieldOriginalID])
-	require.Contains(t, dead[0].Values[queue.FieldReason], "refused the event with 400")
-	require.Equal(t, int64(0), b.pending(t))
-	require.Equal(t, 1, s.attemptsOf(id), "an event the sink refuses is not offered again")
 }
