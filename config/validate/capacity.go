@@ -17,11 +17,7 @@ import (
 // two fixed points: the metrics function runs exactly one pod, and deliver-low scales to zero.
 func (c Checker) Scaling(s *Set) []Problem {
 	var out []Problem
-	for _, d := range s.Applied {
-		ksvc, ok := d.Object.(*servingv1.Service)
-		if !ok {
-			continue
-		}
+	for d, ksvc := range applied[*servingv1.Service](s) {
 		ann := ksvc.Spec.Template.Annotations
 		minScale, minOK := intAnnotation(ann, autoscaling.MinScaleAnnotationKey)
 		maxScale, maxOK := intAnnotation(ann, autoscaling.MaxScaleAnnotationKey)
@@ -53,79 +49,75 @@ func (c Checker) Scaling(s *Set) []Problem {
 func (c Checker) Timeouts(s *Set) []Problem {
 	var out []Problem
 	ksvcs := s.Services()
-	for _, w := range s.Workloads() {
-		for _, ctr := range w.Pod.Containers {
-			fn, ok := FunctionOf(ctr.Image)
-			if !ok || c.Vars[fn.Config] == nil {
+	for fc := range s.functionContainers() {
+		fn, env, where := fc.fn, fc.env, fc.where()
+		if c.Vars[fn.Config] == nil {
+			continue
+		}
+		duration := func(name string) (time.Duration, bool) {
+			v, ok := c.value(fn, env, name)
+			if !ok {
+				return 0, false
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				out = append(out, Problem{where, fmt.Sprintf("%s=%q is not a duration", name, v)})
+				return 0, false
+			}
+			return d, true
+		}
+		switch fc.Kind {
+		case "Service":
+			ksvc := fc.Doc.Object.(*servingv1.Service)
+			if ksvc.Spec.Template.Spec.TimeoutSeconds == nil {
+				out = append(out, Problem{where, "spec.template.spec.timeoutSeconds must be set for what the function does, not left at Knative's default"})
 				continue
 			}
-			where := w.Doc.String() + " " + containerName(ctr)
-			env, _ := s.Env(w.Doc.Namespace, ctr)
-			duration := func(name string) (time.Duration, bool) {
-				v, ok := c.value(fn, env, name)
-				if !ok {
-					return 0, false
-				}
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					out = append(out, Problem{where, fmt.Sprintf("%s=%q is not a duration", name, v)})
-					return 0, false
-				}
-				return d, true
+			timeout := time.Duration(*ksvc.Spec.Template.Spec.TimeoutSeconds) * time.Second
+			if d, ok := duration("PULSE_HTTP_WRITE_TIMEOUT"); ok && d < timeout {
+				out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) outlasts PULSE_HTTP_WRITE_TIMEOUT (%s): the server would cut requests Knative still waits for", timeout, d)})
 			}
-			switch w.Kind {
-			case "Service":
-				ksvc := w.Doc.Object.(*servingv1.Service)
-				if ksvc.Spec.Template.Spec.TimeoutSeconds == nil {
-					out = append(out, Problem{where, "spec.template.spec.timeoutSeconds must be set for what the function does, not left at Knative's default"})
-					continue
+			if d, ok := duration("PULSE_SEND_TIMEOUT"); ok && d >= timeout {
+				out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) must be longer than PULSE_SEND_TIMEOUT (%s) plus the claim and the record", timeout, d)})
+			}
+			if d, ok := duration("PULSE_LEASE"); ok && d <= timeout {
+				out = append(out, Problem{where, fmt.Sprintf("PULSE_LEASE (%s) must outlast timeoutSeconds (%s): cron would hand back sends still running", d, timeout)})
+			}
+			for _, budget := range []string{"PULSE_CRON_BUDGET", "PULSE_METRICS_SCRAPE_TIMEOUT"} {
+				if d, ok := duration(budget); ok && d >= timeout {
+					out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) must be longer than %s (%s)", timeout, budget, d)})
 				}
-				timeout := time.Duration(*ksvc.Spec.Template.Spec.TimeoutSeconds) * time.Second
-				if d, ok := duration("PULSE_HTTP_WRITE_TIMEOUT"); ok && d < timeout {
-					out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) outlasts PULSE_HTTP_WRITE_TIMEOUT (%s): the server would cut requests Knative still waits for", timeout, d)})
+			}
+		case "ContainerSource":
+			src := fc.Doc.Object.(*sourcesv1.ContainerSource)
+			if src.Spec.Sink.Ref == nil {
+				continue // References reports it.
+			}
+			sink, ok := ksvcs[src.Spec.Sink.Ref.Name]
+			if !ok {
+				continue // References reports it.
+			}
+			if priority, ok := c.value(fn, env, "PULSE_PRIORITY"); ok {
+				if sinkFn, _ := functionOfPod(&sink.Spec.Template.Spec.PodSpec); sinkFn.Name() != "deliver-"+priority {
+					out = append(out, Problem{where, fmt.Sprintf("PULSE_PRIORITY=%s feeds Service %s, which runs %s", priority, sink.Name, sinkFn.Name())})
 				}
-				if d, ok := duration("PULSE_SEND_TIMEOUT"); ok && d >= timeout {
-					out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) must be longer than PULSE_SEND_TIMEOUT (%s) plus the claim and the record", timeout, d)})
+			}
+			if sinkTimeout := sink.Spec.Template.Spec.TimeoutSeconds; sinkTimeout != nil {
+				t := time.Duration(*sinkTimeout) * time.Second
+				if d, ok := duration("PULSE_SINK_TIMEOUT"); ok && d <= t {
+					out = append(out, Problem{where, fmt.Sprintf("PULSE_SINK_TIMEOUT (%s) must outlast the sink's timeoutSeconds (%s)", d, t)})
 				}
-				if d, ok := duration("PULSE_LEASE"); ok && d <= timeout {
-					out = append(out, Problem{where, fmt.Sprintf("PULSE_LEASE (%s) must outlast timeoutSeconds (%s): cron would hand back sends still running", d, timeout)})
-				}
-				for _, budget := range []string{"PULSE_CRON_BUDGET", "PULSE_METRICS_SCRAPE_TIMEOUT"} {
-					if d, ok := duration(budget); ok && d >= timeout {
-						out = append(out, Problem{where, fmt.Sprintf("timeoutSeconds (%s) must be longer than %s (%s)", timeout, budget, d)})
-					}
-				}
-			case "ContainerSource":
-				src := w.Doc.Object.(*sourcesv1.ContainerSource)
-				if src.Spec.Sink.Ref == nil {
-					continue // References reports it.
-				}
-				sink, ok := ksvcs[src.Spec.Sink.Ref.Name]
-				if !ok {
-					continue // References reports it.
-				}
-				if priority, ok := c.value(fn, env, "PULSE_PRIORITY"); ok {
-					if sinkFn, _ := functionOfPod(&sink.Spec.Template.Spec.PodSpec); sinkFn.Name() != "deliver-"+priority {
-						out = append(out, Problem{where, fmt.Sprintf("PULSE_PRIORITY=%s feeds Service %s, which runs %s", priority, sink.Name, sinkFn.Name())})
-					}
-				}
-				if sinkTimeout := sink.Spec.Template.Spec.TimeoutSeconds; sinkTimeout != nil {
-					t := time.Duration(*sinkTimeout) * time.Second
-					if d, ok := duration("PULSE_SINK_TIMEOUT"); ok && d <= t {
-						out = append(out, Problem{where, fmt.Sprintf("PULSE_SINK_TIMEOUT (%s) must outlast the sink's timeoutSeconds (%s)", d, t)})
-					}
-				}
-				v, ok := c.value(fn, env, "PULSE_STREAM_CONCURRENCY")
-				conc, err := strconv.Atoi(v)
-				if !ok || err != nil {
-					continue
-				}
-				maxScale, _ := intAnnotation(sink.Spec.Template.Annotations, autoscaling.MaxScaleAnnotationKey)
-				target := concurrencyTarget(sink)
-				if want := maxScale * int(math.Ceil(target)); conc < want {
-					out = append(out, Problem{where, fmt.Sprintf("PULSE_STREAM_CONCURRENCY (%d) keeps %s below max-scale: it needs max-scale x target = %d x %g = %d events in flight",
-						conc, sink.Name, maxScale, target, want)})
-				}
+			}
+			v, ok := c.value(fn, env, "PULSE_STREAM_CONCURRENCY")
+			conc, err := strconv.Atoi(v)
+			if !ok || err != nil {
+				continue
+			}
+			maxScale, _ := intAnnotation(sink.Spec.Template.Annotations, autoscaling.MaxScaleAnnotationKey)
+			target := concurrencyTarget(sink)
+			if want := maxScale * int(math.Ceil(target)); conc < want {
+				out = append(out, Problem{where, fmt.Sprintf("PULSE_STREAM_CONCURRENCY (%d) keeps %s below max-scale: it needs max-scale x target = %d x %g = %d events in flight",
+					conc, sink.Name, maxScale, target, want)})
 			}
 		}
 	}
@@ -171,26 +163,18 @@ func (c Checker) Connections(s *Set) []Problem {
 	}
 	total := 0
 	var terms []string
-	for _, d := range s.Applied {
-		ksvc, ok := d.Object.(*servingv1.Service)
-		if !ok {
+	for fc := range s.functionContainers() {
+		if fc.Kind != "Service" {
 			continue
 		}
-		for _, ctr := range ksvc.Spec.Template.Spec.Containers {
-			fn, ok := FunctionOf(ctr.Image)
-			if !ok {
-				continue
-			}
-			env, _ := s.Env(d.Namespace, ctr)
-			v, ok := c.value(fn, env, "PULSE_DATABASE_MAX_CONNS")
-			conns, err := strconv.Atoi(v)
-			if !ok || err != nil {
-				continue
-			}
-			maxScale, _ := intAnnotation(ksvc.Spec.Template.Annotations, autoscaling.MaxScaleAnnotationKey)
-			total += maxScale * conns
-			terms = append(terms, fmt.Sprintf("%s %dx%d", ksvc.Name, maxScale, conns))
+		v, ok := c.value(fc.fn, fc.env, "PULSE_DATABASE_MAX_CONNS")
+		conns, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			continue
 		}
+		maxScale, _ := intAnnotation(fc.Annotations, autoscaling.MaxScaleAnnotationKey)
+		total += maxScale * conns
+		terms = append(terms, fmt.Sprintf("%s %dx%d", fc.Doc.Name, maxScale, conns))
 	}
 	if total*10 > limit*9 {
 		out = append(out, Problem{where, fmt.Sprintf("max_connections=%d leaves no headroom: the functions may open %d (%s)",

@@ -14,35 +14,23 @@ var accountVars = map[string]string{"email": "PULSE_EMAIL_ACCOUNTS", "sms": "PUL
 // Secret template's non-empty placeholder) is for a channel ingest accepts.
 func (c Checker) Channels(s *Set) []Problem {
 	var out []Problem
-	type container struct {
-		where string
-		env   map[string]EnvValue
-	}
-	var ingest, deliver []container
+	var ingest, deliver []functionContainer
 	var accepted []map[string]bool
-	for _, w := range s.Workloads() {
-		for _, ctr := range w.Pod.Containers {
-			fn, ok := FunctionOf(ctr.Image)
-			if !ok {
+	for fc := range s.functionContainers() {
+		switch fc.fn.Config {
+		case "Ingest":
+			v, known := c.value(fc.fn, fc.env, "PULSE_CHANNELS")
+			if !known {
 				continue
 			}
-			env, _ := s.Env(w.Doc.Namespace, ctr)
-			ct := container{w.Doc.String() + " " + containerName(ctr), env}
-			switch fn.Config {
-			case "Ingest":
-				v, known := c.value(fn, env, "PULSE_CHANNELS")
-				if !known {
-					continue
-				}
-				ingest = append(ingest, ct)
-				set := map[string]bool{}
-				for _, ch := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-					set[ch] = true
-				}
-				accepted = append(accepted, set)
-			case "Deliver":
-				deliver = append(deliver, ct)
+			ingest = append(ingest, fc)
+			set := map[string]bool{}
+			for _, ch := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				set[ch] = true
 			}
+			accepted = append(accepted, set)
+		case "Deliver":
+			deliver = append(deliver, fc)
 		}
 	}
 	for i, in := range ingest {
@@ -53,14 +41,14 @@ func (c Checker) Channels(s *Set) []Problem {
 			}
 			for _, d := range deliver {
 				if _, set := d.env[name]; !set {
-					out = append(out, Problem{in.where, fmt.Sprintf("PULSE_CHANNELS accepts %s, but %s does not set %s", ch, d.where, name)})
+					out = append(out, Problem{in.where(), fmt.Sprintf("PULSE_CHANNELS accepts %s, but %s does not set %s", ch, d.where(), name)})
 				}
 			}
 		}
 		for _, d := range deliver {
 			for _, ch := range sortedKeys(accountVars) {
 				if v, set := d.env[accountVars[ch]]; set && strings.TrimSpace(v.Value) != "" && !accepted[i][ch] {
-					out = append(out, Problem{in.where, fmt.Sprintf("%s configures %s accounts (%s), but PULSE_CHANNELS does not accept %s", d.where, ch, accountVars[ch], ch)})
+					out = append(out, Problem{in.where(), fmt.Sprintf("%s configures %s accounts (%s), but PULSE_CHANNELS does not accept %s", d.where(), ch, accountVars[ch], ch)})
 				}
 			}
 		}

@@ -10,11 +10,7 @@ import (
 // file on.
 func (c Checker) Datastores(s *Set) []Problem {
 	var out []Problem
-	for _, d := range s.Applied {
-		sts, ok := d.Object.(*appsv1.StatefulSet)
-		if !ok {
-			continue
-		}
+	for d, sts := range applied[*appsv1.StatefulSet](s) {
 		if sts.Labels["pulse.dev/dev-only"] != "true" {
 			out = append(out, Problem{d.String(), `datastores here are for development: label them pulse.dev/dev-only: "true"`})
 		}

@@ -74,16 +74,9 @@ func (c Checker) Shared(s *Set) []Problem {
 	var out []Problem
 	for _, name := range sharedVars {
 		seen := map[string][]string{}
-		for _, w := range s.Workloads() {
-			for _, ctr := range w.Pod.Containers {
-				fn, ok := FunctionOf(ctr.Image)
-				if !ok {
-					continue
-				}
-				env, _ := s.Env(w.Doc.Namespace, ctr)
-				if v, ok := c.value(fn, env, name); ok {
-					seen[v] = append(seen[v], w.Doc.Name)
-				}
+		for fc := range s.functionContainers() {
+			if v, ok := c.value(fc.fn, fc.env, name); ok {
+				seen[v] = append(seen[v], fc.Doc.Name)
 			}
 		}
 		if len(seen) > 1 {

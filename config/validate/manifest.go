@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,10 +231,19 @@ func (s *Set) findConfigMap(namespace, name string) *corev1.ConfigMap {
 // Services returns the applied Knative Services by name.
 func (s *Set) Services() map[string]*servingv1.Service {
 	out := map[string]*servingv1.Service{}
-	for _, d := range s.Applied {
-		if ksvc, ok := d.Object.(*servingv1.Service); ok {
-			out[ksvc.Name] = ksvc
-		}
+	for _, ksvc := range applied[*servingv1.Service](s) {
+		out[ksvc.Name] = ksvc
 	}
 	return out
+}
+
+// applied yields the applied documents whose object is a T, with the object, in file order.
+func applied[T any](s *Set) iter.Seq2[*Document, T] {
+	return func(yield func(*Document, T) bool) {
+		for _, d := range s.Applied {
+			if o, ok := d.Object.(T); ok && !yield(d, o) {
+				return
+			}
+		}
+	}
 }

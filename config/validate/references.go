@@ -86,11 +86,7 @@ func (c Checker) Schedules(s *Set) []Problem {
 	var out []Problem
 	ksvcs := s.Services()
 	scheduled := map[string]int{}
-	for _, d := range s.Applied {
-		ps, ok := d.Object.(*sourcesv1.PingSource)
-		if !ok {
-			continue
-		}
+	for d, ps := range applied[*sourcesv1.PingSource](s) {
 		if ps.Spec.ContentType != "application/json" {
 			out = append(out, Problem{d.String(), "contentType must be application/json"})
 		}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 
@@ -43,6 +44,37 @@ func (s *Set) Workloads() []Workload {
 		}
 	}
 	return out
+}
+
+// functionContainer is a container that runs one of Functions, with the workload it belongs
+// to and its resolved environment.
+type functionContainer struct {
+	Workload
+	ctr corev1.Container
+	fn  Function
+	env map[string]EnvValue
+}
+
+// where names the container in problem reports.
+func (fc functionContainer) where() string { return fc.Doc.String() + " " + containerName(fc.ctr) }
+
+// functionContainers yields the containers of the applied workloads that run a function, in
+// file order. The environment problems are left to Env, which reports them once.
+func (s *Set) functionContainers() iter.Seq[functionContainer] {
+	return func(yield func(functionContainer) bool) {
+		for _, w := range s.Workloads() {
+			for _, ctr := range w.Pod.Containers {
+				fn, ok := FunctionOf(ctr.Image)
+				if !ok {
+					continue
+				}
+				env, _ := s.Env(w.Doc.Namespace, ctr)
+				if !yield(functionContainer{w, ctr, fn, env}) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // EnvValue is one variable of a container's environment and where it comes from.
