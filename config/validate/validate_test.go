@@ -312,7 +312,7 @@ func TestCheckerCatchesDrift(t *testing.T) {
 		},
 		"datastore securityContext removed": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "StatefulSet", "redis").Object.(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0].SecurityContext = nil
+				object[*appsv1.StatefulSet](t, s, "redis").Spec.Template.Spec.Containers[0].SecurityContext = nil
 			},
 			want: "no securityContext",
 		},
@@ -328,61 +328,50 @@ func TestCheckerCatchesDrift(t *testing.T) {
 		},
 		"variable pkg/config does not have": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := container(t, s, "ingest")
-				c.Env = append(c.Env, corev1.EnvVar{Name: "PULSE_SEND_TIMEOUT", Value: "5s"})
+				addEnv(container(t, s, "ingest"), "PULSE_SEND_TIMEOUT", "5s")
 			},
 			want: "PULSE_SEND_TIMEOUT (from value) is not a variable of config.Ingest",
 		},
 		"ingest accepts a channel deliver has no accounts for": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "ConfigMap", "pulse-ingest").Object.(*corev1.ConfigMap).Data["PULSE_CHANNELS"] = "webhook,sms"
-				c := container(t, s, "deliver-high")
-				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PULSE_SMS_ACCOUNTS" })
+				object[*corev1.ConfigMap](t, s, "pulse-ingest").Data["PULSE_CHANNELS"] = "webhook,sms"
+				removeEnv(container(t, s, "deliver-high"), "PULSE_SMS_ACCOUNTS")
 			},
 			want: "PULSE_CHANNELS accepts sms, but",
 		},
 		"deliver has accounts ingest refuses": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := container(t, s, "deliver-low")
-				for i, e := range c.Env {
-					if e.Name == "PULSE_PUSH_ACCOUNTS" {
-						c.Env[i] = corev1.EnvVar{Name: e.Name, Value: "main=fcm://?project=p"}
-					}
-				}
+				setEnv(t, container(t, s, "deliver-low"), "PULSE_PUSH_ACCOUNTS", "main=fcm://?project=p")
 			},
 			want: "configures push accounts (PULSE_PUSH_ACCOUNTS), but PULSE_CHANNELS does not accept push",
 		},
 		"ConfigMap key pkg/config does not have": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "ConfigMap", "pulse-deliver").Object.(*corev1.ConfigMap).Data["PULSE_SEND_TIMOUT"] = "5s"
+				object[*corev1.ConfigMap](t, s, "pulse-deliver").Data["PULSE_SEND_TIMOUT"] = "5s"
 			},
 			want: "PULSE_SEND_TIMOUT (from ConfigMap pulse-deliver) is not a variable of config.Deliver",
 		},
 		"required variable missing": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := container(t, s, "deliver-high")
-				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PULSE_WEBHOOK_SECRET" })
+				removeEnv(container(t, s, "deliver-high"), "PULSE_WEBHOOK_SECRET")
 			},
 			want: "PULSE_WEBHOOK_SECRET is required by config.Deliver",
 		},
 		"credential in a literal": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := container(t, s, "cron")
-				c.Env[0] = corev1.EnvVar{Name: "PULSE_DATABASE_URL", Value: "postgres://pulse:hunter2@db/pulse"}
+				setEnv(t, container(t, s, "cron"), "PULSE_DATABASE_URL", "postgres://pulse:hunter2@db/pulse")
 			},
 			want: "PULSE_DATABASE_URL carries credentials",
 		},
 		"PORT set": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := container(t, s, "metrics")
-				c.Env = append(c.Env, corev1.EnvVar{Name: "PORT", Value: "9090"})
+				addEnv(container(t, s, "metrics"), "PORT", "9090")
 			},
 			want: "PORT is set by Knative",
 		},
 		"K_SINK set": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				c := sourceContainer(t, s, "stream-source-high")
-				c.Env = append(c.Env, corev1.EnvVar{Name: "K_SINK", Value: "http://deliver-high"})
+				addEnv(sourceContainer(t, s, "stream-source-high"), "K_SINK", "http://deliver-high")
 			},
 			want: "K_SINK is set by Knative",
 		},
@@ -394,73 +383,73 @@ func TestCheckerCatchesDrift(t *testing.T) {
 		},
 		"sink names a missing Service": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "ContainerSource", "stream-source-low").Object.(*sourcesv1.ContainerSource).Spec.Sink.Ref.Name = "deliver-lo"
+				object[*sourcesv1.ContainerSource](t, s, "stream-source-low").Spec.Sink.Ref.Name = "deliver-lo"
 			},
 			want: "sink names Service pulse/deliver-lo, which no manifest defines",
 		},
 		"PingSource sink names a missing Service": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "PingSource", "cron-release").Object.(*sourcesv1.PingSource).Spec.Sink.Ref.Name = "scheduler"
+				object[*sourcesv1.PingSource](t, s, "cron-release").Spec.Sink.Ref.Name = "scheduler"
 			},
 			want: "sink names Service pulse/scheduler",
 		},
 		"internal Service made public": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				delete(ksvc(t, s, "deliver-low").Labels, "networking.knative.dev/visibility")
+				delete(object[*servingv1.Service](t, s, "deliver-low").Labels, "networking.knative.dev/visibility")
 			},
 			want: "internal Service: metadata.labels must have networking.knative.dev/visibility: cluster-local",
 		},
 		"priorities crossed": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "ContainerSource", "stream-source-low").Object.(*sourcesv1.ContainerSource).Spec.Sink.Ref.Name = "deliver-high"
+				object[*sourcesv1.ContainerSource](t, s, "stream-source-low").Spec.Sink.Ref.Name = "deliver-high"
 			},
 			want: "PULSE_PRIORITY=low feeds Service deliver-high",
 		},
 		"timeout shorter than the send": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ksvc(t, s, "deliver-high").Spec.Template.Spec.TimeoutSeconds = ptr[int64](10)
+				object[*servingv1.Service](t, s, "deliver-high").Spec.Template.Spec.TimeoutSeconds = ptr[int64](10)
 			},
 			want: "must be longer than PULSE_SEND_TIMEOUT",
 		},
 		"max-scale raised past the source's concurrency": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ksvc(t, s, "deliver-high").Spec.Template.Annotations["autoscaling.knative.dev/max-scale"] = "40"
+				object[*servingv1.Service](t, s, "deliver-high").Spec.Template.Annotations["autoscaling.knative.dev/max-scale"] = "40"
 			},
 			want: "PULSE_STREAM_CONCURRENCY (1000) keeps deliver-high below max-scale",
 		},
 		"connections past max_connections": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ksvc(t, s, "ingest").Spec.Template.Annotations["autoscaling.knative.dev/max-scale"] = "30"
+				object[*servingv1.Service](t, s, "ingest").Spec.Template.Annotations["autoscaling.knative.dev/max-scale"] = "30"
 			},
 			want: "leaves no headroom",
 		},
 		"deliver-low no longer scales to zero": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ksvc(t, s, "deliver-low").Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "1"
+				object[*servingv1.Service](t, s, "deliver-low").Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "1"
 			},
 			want: "deliver-low must scale to zero",
 		},
 		"schedule Knative refuses": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "PingSource", "cron-release").Object.(*sourcesv1.PingSource).Spec.Schedule = "@every 10s"
+				object[*sourcesv1.PingSource](t, s, "cron-release").Spec.Schedule = "@every 10s"
 			},
 			want: "unsupported descriptor @every",
 		},
 		"job cron does not know": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				doc(t, s, "PingSource", "cron-trim").Object.(*sourcesv1.PingSource).Spec.Data = `{"job":"vacuum"}`
+				object[*sourcesv1.PingSource](t, s, "cron-trim").Spec.Data = `{"job":"vacuum"}`
 			},
 			want: `job "trim" has 0 schedules`,
 		},
 		"min-scale above max-scale": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ksvc(t, s, "ingest").Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "11"
+				object[*servingv1.Service](t, s, "ingest").Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "11"
 			},
 			want: "Knative validation",
 		},
 		"redis without AOF": {
 			mutate: func(t *testing.T, s *validate.Set) {
-				ctr := &doc(t, s, "StatefulSet", "redis").Object.(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0]
+				ctr := &object[*appsv1.StatefulSet](t, s, "redis").Spec.Template.Spec.Containers[0]
 				i := slices.Index(ctr.Args, "--appendonly")
 				ctr.Args[i+1] = "no"
 			},
@@ -543,34 +532,44 @@ func TestKoConfig(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func doc(t *testing.T, s *validate.Set, kind, name string) *validate.Document {
+// object returns the applied object of type T with that name.
+func object[T interface{ GetName() string }](t *testing.T, s *validate.Set, name string) T {
 	t.Helper()
 	for _, d := range s.Applied {
-		if d.Kind == kind && d.Name == name {
-			return d
-		}
-	}
-	t.Fatalf("no %s %s", kind, name)
-	return nil
-}
-
-func ksvc(t *testing.T, s *validate.Set, name string) *servingv1.Service {
-	t.Helper()
-	for _, d := range s.Applied {
-		if o, ok := d.Object.(*servingv1.Service); ok && o.Name == name {
+		if o, ok := d.Object.(T); ok && o.GetName() == name {
 			return o
 		}
 	}
-	t.Fatalf("no Knative Service %s", name)
-	return nil
+	t.Fatalf("no %T named %s", *new(T), name)
+	return *new(T)
 }
 
+// container returns the first container of the Knative Service of that name.
 func container(t *testing.T, s *validate.Set, name string) *corev1.Container {
 	t.Helper()
-	return &ksvc(t, s, name).Spec.Template.Spec.Containers[0]
+	return &object[*servingv1.Service](t, s, name).Spec.Template.Spec.Containers[0]
 }
 
+// sourceContainer returns the first container of the ContainerSource of that name.
 func sourceContainer(t *testing.T, s *validate.Set, name string) *corev1.Container {
 	t.Helper()
-	return &doc(t, s, "ContainerSource", name).Object.(*sourcesv1.ContainerSource).Spec.Template.Spec.Containers[0]
+	return &object[*sourcesv1.ContainerSource](t, s, name).Spec.Template.Spec.Containers[0]
+}
+
+// addEnv gives a container one more variable, a literal value.
+func addEnv(c *corev1.Container, name, value string) {
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
+// removeEnv takes a variable out of a container's env.
+func removeEnv(c *corev1.Container, name string) {
+	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+}
+
+// setEnv replaces the env entry of a variable the container already has with a literal value.
+func setEnv(t *testing.T, c *corev1.Container, name, value string) {
+	t.Helper()
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+	require.GreaterOrEqual(t, i, 0, "the container has no %s to replace", name)
+	c.Env[i] = corev1.EnvVar{Name: name, Value: value}
 }
