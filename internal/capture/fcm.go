@@ -136,13 +136,12 @@ type FCM struct {
 	mu       sync.Mutex
 	tokens   map[string]bool
 	grants   int
-	messages []PushMessage
-	received chan struct{}
+	messages *inbox[PushMessage]
 }
 
 // NewFCM returns an FCM capture that trusts key.
 func NewFCM(key *ServiceAccountKey, out io.Writer) *FCM {
-	return &FCM{key: key, out: out, now: time.Now, tokens: map[string]bool{}, received: make(chan struct{}, 1)}
+	return &FCM{key: key, out: out, now: time.Now, tokens: map[string]bool{}, messages: newInbox[PushMessage]()}
 }
 
 // ServeHTTP implements http.Handler.
@@ -219,14 +218,9 @@ func (f *FCM) send(w http.ResponseWriter, r *http.Request, project string) {
 			got.Overrides = append(got.Overrides, name)
 		}
 	}
-	f.mu.Lock()
-	got.Name = fmt.Sprintf("projects/%s/messages/0:%d", project, len(f.messages)+1)
-	f.messages = append(f.messages, got)
-	f.mu.Unlock()
-	select {
-	case f.received <- struct{}{}:
-	default:
-	}
+	got = f.messages.add(got, func(m *PushMessage, n int) {
+		m.Name = fmt.Sprintf("projects/%s/messages/0:%d", project, n)
+	})
 	if f.out != nil {
 		data, _ := json.Marshal(got.Data)
 		fmt.Fprintf(f.out, "push received: project %s token %s title=%q body=%q data=%s overrides=%v\n",
@@ -237,14 +231,10 @@ func (f *FCM) send(w http.ResponseWriter, r *http.Request, project string) {
 }
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted message.
-func (f *FCM) Received() <-chan struct{} { return f.received }
+func (f *FCM) Received() <-chan struct{} { return f.messages.received }
 
 // Messages returns a copy of the messages accepted so far.
-func (f *FCM) Messages() []PushMessage {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]PushMessage(nil), f.messages...)
-}
+func (f *FCM) Messages() []PushMessage { return f.messages.all() }
 
 // Grants returns how many access tokens the token endpoint has granted.
 func (f *FCM) Grants() int {

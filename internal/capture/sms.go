@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -41,14 +40,12 @@ type Twilio struct {
 	user, password string
 	out            io.Writer
 
-	mu       sync.Mutex
-	messages []SMSMessage
-	received chan struct{}
+	messages *inbox[SMSMessage]
 }
 
 // NewTwilio returns an SMS capture that accepts the Basic credentials user and password.
 func NewTwilio(user, password string, out io.Writer) *Twilio {
-	return &Twilio{user: user, password: password, out: out, received: make(chan struct{}, 1)}
+	return &Twilio{user: user, password: password, out: out, messages: newInbox[SMSMessage]()}
 }
 
 // ServeHTTP implements http.Handler.
@@ -92,13 +89,7 @@ func (tw *Twilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(b)
 	m.SID = "SM" + hex.EncodeToString(b)
 	m.Received = time.Now()
-	tw.mu.Lock()
-	tw.messages = append(tw.messages, m)
-	tw.mu.Unlock()
-	select {
-	case tw.received <- struct{}{}:
-	default:
-	}
+	tw.messages.add(m, nil)
 	if tw.out != nil {
 		from := m.From
 		if from == "" {
@@ -122,14 +113,10 @@ func (tw *Twilio) refused(to string, code int) {
 }
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted message.
-func (tw *Twilio) Received() <-chan struct{} { return tw.received }
+func (tw *Twilio) Received() <-chan struct{} { return tw.messages.received }
 
 // Messages returns a copy of the messages accepted so far.
-func (tw *Twilio) Messages() []SMSMessage {
-	tw.mu.Lock()
-	defer tw.mu.Unlock()
-	return append([]SMSMessage(nil), tw.messages...)
-}
+func (tw *Twilio) Messages() []SMSMessage { return tw.messages.all() }
 
 func twilioError(w http.ResponseWriter, status, code int, message string) {
 	w.Header().Set("Content-Type", "application/json")

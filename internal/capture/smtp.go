@@ -72,17 +72,15 @@ type SMTP struct {
 	mu        sync.Mutex
 	closed    bool
 	listeners []net.Listener
-	mails     []Mail
-	counts    map[string]int
+	mails     *inbox[Mail]
 	// conns are the connections seen; go-smtp starts a new session after STARTTLS, so
 	// sessions are not connections.
-	conns    map[*smtp.Conn]bool
-	received chan struct{}
+	conns map[*smtp.Conn]bool
 }
 
 // NewSMTP returns a capture server; serve it with Serve.
 func NewSMTP(cfg SMTPConfig) *SMTP {
-	s := &SMTP{cfg: cfg, counts: map[string]int{}, conns: map[*smtp.Conn]bool{}, received: make(chan struct{}, 1)}
+	s := &SMTP{cfg: cfg, mails: newInbox[Mail](), conns: map[*smtp.Conn]bool{}}
 	s.server = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.server.Domain = "pulse-capture.localhost"
 	s.server.MaxMessageBytes = cfg.MaxMessageBytes
@@ -151,20 +149,20 @@ func (s *SMTP) Close() error {
 }
 
 // Received is signalled (without blocking, so it may coalesce) after each accepted message.
-func (s *SMTP) Received() <-chan struct{} { return s.received }
+func (s *SMTP) Received() <-chan struct{} { return s.mails.received }
 
 // Mails returns the messages accepted so far, oldest first.
-func (s *SMTP) Mails() []Mail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Mail(nil), s.mails...)
-}
+func (s *SMTP) Mails() []Mail { return s.mails.all() }
 
 // Count returns how many messages carried notification id in X-Pulse-Notification-Id.
 func (s *SMTP) Count(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[id]
+	n := 0
+	for _, m := range s.mails.all() {
+		if m.Header.Get("X-Pulse-Notification-Id") == id {
+			n++
+		}
+	}
+	return n
 }
 
 // Connections returns how many connections have sent EHLO (or HELO).
@@ -262,18 +260,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	m.From, m.To = ss.from, append([]string(nil), ss.to...)
 	id := m.Header.Get("X-Pulse-Notification-Id")
 	s := ss.srv
-	s.mu.Lock()
-	s.mails = append(s.mails, m)
-	s.counts[id]++
-	s.mu.Unlock()
 	if s.cfg.Out != nil {
 		fmt.Fprintf(s.cfg.Out, "email received: to=%s subject=%q notification=%s, %d bytes (text %d, html %d)\n",
 			strings.Join(m.To, ","), m.Header.Get("Subject"), id, len(raw), len(m.Text), len(m.HTML))
 	}
-	select {
-	case s.received <- struct{}{}:
-	default:
-	}
+	s.mails.add(m, nil)
 	return nil
 }
 

@@ -76,10 +76,7 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.counts[id]++
 	w.total++
 	w.mu.Unlock()
-	select {
-	case w.received <- struct{}{}:
-	default:
-	}
+	notify(w.received)
 	if w.out != nil {
 		var payload struct {
 			Type string          `json:"type"`
