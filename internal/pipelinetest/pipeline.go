@@ -163,13 +163,13 @@ func Start(t testing.TB, opts Options) *Pipeline {
 		names = append(names, "cron")
 	}
 	for _, name := range names {
-		p.procs[name] = p.newProcess(name, name, freePort(t), common, nil)
+		p.procs[name] = p.newProcess(name, name, pulsetest.FreePort(t), common, nil)
 	}
 	// Each deliver process gets its stream source: name, priority, deliver process.
 	sources := [][3]string{{"stream-source-high", "high", "deliver-high"}, {"stream-source-low", "low", "deliver-low"}}
 	for i := 2; i <= opts.DeliverHigh; i++ {
 		name := fmt.Sprintf("deliver-high-%d", i)
-		p.procs[name] = p.newProcess(name, "deliver-high", freePort(t), common, nil)
+		p.procs[name] = p.newProcess(name, "deliver-high", pulsetest.FreePort(t), common, nil)
 		names = append(names, name)
 		sources = append(sources, [3]string{fmt.Sprintf("stream-source-high-%d", i), "high", name})
 	}
@@ -354,7 +354,7 @@ type Server struct {
 }
 
 // NewServer starts h on a free port.
-func NewServer(t testing.TB, h http.Handler) *Server { return newServerOn(t, h, localAddr(t)) }
+func NewServer(t testing.TB, h http.Handler) *Server { return newServerOn(t, h, pulsetest.FreeAddr(t)) }
 
 func newServerOn(t testing.TB, h http.Handler, addr string) *Server {
 	s := &Server{t: t, handler: h, addr: addr}
@@ -401,7 +401,7 @@ func (s *Server) Stop() {
 // startChannels serves the email, SMS and push captures on free ports until the test ends.
 func startChannels(t testing.TB) *capture.Channels {
 	t.Helper()
-	cfg := capture.ChannelsConfig{SMTPAddr: localAddr(t), SMSAddr: localAddr(t), PushAddr: localAddr(t)}
+	cfg := capture.ChannelsConfig{SMTPAddr: pulsetest.FreeAddr(t), SMSAddr: pulsetest.FreeAddr(t), PushAddr: pulsetest.FreeAddr(t)}
 	ch, err := capture.NewChannels(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -424,18 +424,6 @@ func startChannels(t testing.TB) *capture.Channels {
 	newServerOn(t, ch.Twilio, cfg.SMSAddr)
 	newServerOn(t, ch.FCM, cfg.PushAddr)
 	return ch
-}
-
-func localAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ticker posts a PingSource event for each cron job at a fixed interval, as the PingSources
