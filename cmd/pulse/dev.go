@@ -237,16 +237,7 @@ func runStreamSource(ctx context.Context, priority, sink string, logger *slog.Lo
 	}
 	// Both sources share the process's environment: set what differs between them here.
 	cfg.Priority, cfg.Sink, cfg.Consumer = priority, sink, "pulse-dev-"+priority
-	client, err := queue.Open(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	src, err := streamsource.New(streamsource.ConfigFrom(cfg), client, logger)
-	if err != nil {
-		return err
-	}
-	return src.Run(ctx)
+	return streamsource.Run(ctx, cfg, logger)
 }
 
 // serve serves h on a local port until ctx is done.

@@ -4,41 +4,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"knative.dev/pkg/signals"
-
-	"github.com/pulse-knative/pulse/pkg/config"
-	"github.com/pulse-knative/pulse/pkg/observe"
-	"github.com/pulse-knative/pulse/pkg/queue"
+	"github.com/pulse-knative/pulse/pkg/function"
 	"github.com/pulse-knative/pulse/pkg/streamsource"
 )
 
 func main() {
-	ctx := signals.NewContext()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "stream-source:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context) error {
-	var cfg config.StreamSource
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	logger := observe.NewLogger(os.Stdout, cfg.Level, "stream-source")
-	queue.SetLogger(logger)
-	client, err := queue.Open(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	source, err := streamsource.New(streamsource.ConfigFrom(cfg), client, logger)
-	if err != nil {
-		return err
-	}
-	return source.Run(ctx)
+	function.Main("stream-source", streamsource.Run)
 }

@@ -4,31 +4,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"knative.dev/pkg/signals"
-
-	"github.com/pulse-knative/pulse/pkg/config"
-	"github.com/pulse-knative/pulse/pkg/observe"
-	"github.com/pulse-knative/pulse/pkg/queue"
+	"github.com/pulse-knative/pulse/pkg/function"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
 )
 
 func main() {
-	if err := run(signals.NewContext()); err != nil {
-		fmt.Fprintln(os.Stderr, "cron:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context) error {
-	var cfg config.Cron
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	logger := observe.NewLogger(os.Stdout, cfg.Level, "cron")
-	queue.SetLogger(logger)
-	return scheduler.Run(ctx, cfg, logger)
+	function.Main("cron", scheduler.Run)
 }

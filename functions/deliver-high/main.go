@@ -4,32 +4,11 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"knative.dev/pkg/signals"
-
-	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/delivery"
+	"github.com/pulse-knative/pulse/pkg/function"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/observe"
-	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
 func main() {
-	if err := run(signals.NewContext()); err != nil {
-		fmt.Fprintln(os.Stderr, "deliver-high:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context) error {
-	var cfg config.Deliver
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	logger := observe.NewLogger(os.Stdout, cfg.Level, "deliver-high")
-	queue.SetLogger(logger)
-	return delivery.Run(ctx, notification.High, cfg, logger)
+	function.Main("deliver-high", delivery.RunPriority(notification.High))
 }

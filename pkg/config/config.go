@@ -49,6 +49,10 @@ type Log struct {
 	Level string `envconfig:"PULSE_LOG_LEVEL" default:"info"`
 }
 
+// LogLevel returns Level; every configuration that embeds Log has it, which is how
+// pkg/function builds any function's logger.
+func (l Log) LogLevel() string { return l.Level }
+
 // Retry configures the retry schedule of failed deliveries.
 type Retry struct {
 	// Schedule is the wait before each retry, comma separated; its length plus one is the

@@ -41,3 +41,11 @@ func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver
 	defer d.Close()
 	return ceserver.Serve(ctx, cfg.Server, NewHandler(d, logger), logger)
 }
+
+// RunPriority returns Run for one priority, in the shape function.Main takes: the deliver
+// functions differ only by the priority they are built with.
+func RunPriority(priority notification.Priority) func(context.Context, config.Deliver, *slog.Logger) error {
+	return func(ctx context.Context, cfg config.Deliver, logger *slog.Logger) error {
+		return Run(ctx, priority, cfg, logger)
+	}
+}
