@@ -7,35 +7,28 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/function"
 	"github.com/pulse-knative/pulse/pkg/metrics/recorder"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/queue"
-	"github.com/pulse-knative/pulse/pkg/store"
 )
 
 // Run builds the deliver function of priority from cfg and serves it until ctx is done.
 func Run(ctx context.Context, priority notification.Priority, cfg config.Deliver, logger *slog.Logger) error {
 	logger = logger.With("priority", string(priority))
-	st, err := store.OpenReady(ctx, cfg.Database, logger)
+	ds, err := function.OpenDatastores(ctx, cfg.Database, cfg.Redis, logger)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rdb, err := queue.Open(cfg.Redis)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	keys := queue.NewKeys(cfg.Prefix)
-	rec := recorder.New(rdb, keys)
+	defer ds.Close()
+	rec := recorder.New(ds.Redis, ds.Keys)
 	pod, _ := os.Hostname() // Knative's pod name; only labels breaker reports
-	providers, err := Providers(cfg, ProviderDeps{Redis: rdb, Keys: keys, Recorder: rec,
+	providers, err := Providers(cfg, ProviderDeps{Redis: ds.Redis, Keys: ds.Keys, Recorder: rec,
 		Pod: pod + "-" + string(priority), Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer CloseProviders(providers)
-	d := NewDeliverer(DelivererConfig{Store: st, Providers: providers, Logger: logger, Retry: cfg.Retry,
+	d := NewDeliverer(DelivererConfig{Store: ds.Store, Providers: providers, Logger: logger, Retry: cfg.Retry,
 		Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: rec,
 		Batch: cfg.Batch, Committers: cfg.Committers})
 	defer d.Close()
