@@ -173,18 +173,11 @@ on the functions. Without PULSE_DATABASE_URL it migrates the local database puls
 }
 
 func migrateCmd(ctx context.Context, args []string) error {
-	fs := migrateCommand.flagSet()
-	if err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("migrate takes no arguments, got %q", fs.Args())
-	}
-	if err := config.SetDefaults(devDefaults("PULSE_DATABASE_URL")); err != nil {
+	if err := migrateCommand.parseNoArgs(args); err != nil {
 		return err
 	}
 	var cfg config.Database
-	if err := config.Load(&cfg); err != nil {
+	if err := loadLocal(&cfg, "PULSE_DATABASE_URL"); err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, cfg)

@@ -10,8 +10,7 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/deadletter"
-	"github.com/pulse-knative/pulse/pkg/queue"
-	"github.com/pulse-knative/pulse/pkg/store"
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 const deadletterUsage = `usage: pulse deadletter list [flags]
@@ -76,65 +75,55 @@ func deadletterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("deadletter redrive: give entry ids or --all, not both nor neither")
 	}
 
-	var cfg struct {
-		config.Database
-		config.Redis
-	}
-	// The datastores pulse dev uses, unless the environment names others.
-	if err := config.SetDefaults(devDefaults(datastoreVars...)); err != nil {
-		return err
-	}
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	rdb, err := queue.Open(cfg.Redis)
+	ds, err := openDatastores(ctx)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	st, err := store.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	m := deadletter.New(st, rdb, queue.NewKeys(cfg.Prefix), nil)
+	defer ds.Close()
+	m := deadletter.New(ds.Store, ds.Redis, ds.Keys, nil)
 
 	if sub == "list" {
 		entries, err := m.List(ctx, *limit)
 		if err != nil {
 			return err
 		}
-		if *output == "json" {
-			return writeJSON(stdout, entries)
-		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PRIORITY\tENTRY\tNOTIFICATION\tSTATUS\tCHANNEL\tDELIVERIES\tFAILED AT\tREASON")
-		for _, e := range entries {
-			status := string(e.Status)
-			if status == "" {
-				status = "(gone)"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Priority, e.ID, e.NotificationID, status,
-				e.Channel, e.Deliveries, e.FailedAt.UTC().Format(time.RFC3339), e.Reason)
-		}
-		return w.Flush()
+		return writeDeadLetters(stdout, *output, entries,
+			"PRIORITY\tENTRY\tNOTIFICATION\tSTATUS\tCHANNEL\tDELIVERIES\tFAILED AT\tREASON",
+			func(e deadletter.Entry) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", e.Priority, e.ID, e.NotificationID, statusOrGone(e.Status),
+					e.Channel, e.Deliveries, e.FailedAt.UTC().Format(time.RFC3339), e.Reason)
+			})
 	}
 
 	done, err := m.Redrive(ctx, fs.Args())
 	if err != nil {
 		return err
 	}
-	if *output == "json" {
-		return writeJSON(stdout, done)
+	return writeDeadLetters(stdout, *output, done, "PRIORITY\tENTRY\tNOTIFICATION\tSTATUS\tOUTCOME",
+		func(r deadletter.Redriven) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Priority, r.ID, r.NotificationID, statusOrGone(r.Status), r.Outcome)
+		})
+}
+
+// writeDeadLetters writes rows as JSON (output "json"), or as a table: header, then the line
+// of each row.
+func writeDeadLetters[T any](stdout io.Writer, output string, rows []T, header string, line func(T) string) error {
+	if output == "json" {
+		return writeJSON(stdout, rows)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PRIORITY\tENTRY\tNOTIFICATION\tSTATUS\tOUTCOME")
-	for _, r := range done {
-		status := string(r.Status)
-		if status == "" {
-			status = "(gone)"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Priority, r.ID, r.NotificationID, status, r.Outcome)
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		fmt.Fprintln(w, line(r))
 	}
 	return w.Flush()
+}
+
+// statusOrGone is a notification's status as the dead-letter tables show it: "(gone)" when no
+// notification has the entry's id any more.
+func statusOrGone(s notification.Status) string {
+	if s == "" {
+		return "(gone)"
+	}
+	return string(s)
 }

@@ -49,12 +49,8 @@ const preflightTimeout = 5 * time.Second
 // dev runs the whole pipeline in one process, each function configured exactly as in a
 // cluster (from its PULSE_ variables) except for ports and sinks.
 func dev(ctx context.Context, args []string) error {
-	fs := devCommand.flagSet()
-	if err := parseArgs(fs, args); err != nil {
+	if err := devCommand.parseNoArgs(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("dev takes no arguments, got %q", fs.Args())
 	}
 	if err := config.SetDefaults(config.DevDefaults); err != nil {
 		return err

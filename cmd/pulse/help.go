@@ -35,6 +35,19 @@ func (c command) flagSet() *flag.FlagSet {
 	return fs
 }
 
+// parseNoArgs parses args for a command that takes flags at most (-h among them) and refuses
+// any argument, as a usage error.
+func (c command) parseNoArgs(args []string) error {
+	fs := c.flagSet()
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("%s takes no arguments, got %q", c.name, fs.Args())
+	}
+	return nil
+}
+
 // usage writes the command's help: synopsis, arguments, flags and environment variables.
 func (c command) usage(w io.Writer, fs *flag.FlagSet) {
 	synopsis := "pulse " + c.name
@@ -87,21 +100,6 @@ func (c command) usage(w io.Writer, fs *flag.FlagSet) {
 		}
 	}
 	tw.Flush()
-}
-
-// datastoreVars name the local datastores' URLs, which inspect and migrate default to as pulse
-// dev does.
-var datastoreVars = []string{"PULSE_DATABASE_URL", "PULSE_REDIS_URL"}
-
-// devDefaults returns the settings of config.DevDefaults named (all without names).
-func devDefaults(names ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range config.DevDefaults {
-		if len(names) == 0 || slices.Contains(names, k) {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // localDefaults are devDefaults as help shows them: the development signing secret is named,

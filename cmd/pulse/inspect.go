@@ -8,8 +8,6 @@ import (
 
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/queue"
-	"github.com/pulse-knative/pulse/pkg/store"
 )
 
 var inspectCommand = command{
@@ -25,30 +23,15 @@ PULSE_DATABASE_URL and PULSE_REDIS_URL it reads the local datastores pulse dev u
 // inspect prints what `celery inspect active` and Flower showed: each stream's length, its
 // consumer groups with their pending entries and lag, dead letters, and notifications by state.
 func inspect(ctx context.Context, args []string) error {
-	var cfg struct {
-		config.Database
-		config.Redis
-	}
-	fs := inspectCommand.flagSet()
-	if err := parseArgs(fs, args); err != nil {
+	if err := inspectCommand.parseNoArgs(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("inspect takes no arguments, got %q", fs.Args())
-	}
-	// The datastores pulse dev uses, unless the environment names others.
-	if err := config.SetDefaults(devDefaults(datastoreVars...)); err != nil {
-		return err
-	}
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	rdb, err := queue.Open(cfg.Redis)
+	ds, err := openDatastores(ctx)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	keys := queue.NewKeys(cfg.Prefix)
+	defer ds.Close()
+	rdb, keys := ds.Redis, ds.Keys
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STREAM\tLENGTH\tGROUP\tCONSUMERS\tPENDING\tLAG\tDEAD LETTERS")
 	for _, p := range notification.Priorities {
@@ -73,12 +56,7 @@ func inspect(ctx context.Context, args []string) error {
 		return err
 	}
 
-	st, err := store.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	counts, err := st.CountActive(ctx)
+	counts, err := ds.Store.CountActive(ctx)
 	if err != nil {
 		return err
 	}
