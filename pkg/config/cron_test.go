@@ -2,26 +2,17 @@ package config_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/pkg/config"
 )
 
-// TestCron sets environment variables, so it cannot run in parallel with other tests.
-func TestCron(t *testing.T) {
+// TestCronRefuses sets environment variables, so it cannot run in parallel with other tests.
+// TestDefaults checks the values it has when they are not set.
+func TestCronRefuses(t *testing.T) {
 	t.Setenv("PULSE_DATABASE_URL", "postgres://127.0.0.1/pulse")
 	t.Setenv("PULSE_REDIS_URL", "redis://127.0.0.1:6379/0")
-	var cfg config.Cron
-	require.NoError(t, config.Load(&cfg))
-	require.Equal(t, 500, cfg.BatchSize)
-	require.Equal(t, 20*time.Second, cfg.Budget)
-	require.Equal(t, 5*time.Minute, cfg.RecoverQueuedAfter)
-	require.Equal(t, 30*24*time.Hour, cfg.Retention)
-	require.Equal(t, 14*24*time.Hour, cfg.DeadLetterRetention)
-	require.Equal(t, int64(100_000), cfg.DeadLetterMaxLen)
-
 	for name, value := range map[string]string{
 		"PULSE_CRON_BATCH_SIZE":       "0",
 		"PULSE_CRON_BUDGET":           "60s", // not shorter than PULSE_HTTP_WRITE_TIMEOUT

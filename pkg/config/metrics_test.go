@@ -7,21 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Not parallel: t.Setenv changes the process's environment.
-func TestMetricsDefaults(t *testing.T) {
-	t.Setenv("PULSE_DATABASE_URL", "postgres://pulse@127.0.0.1:5432/pulse")
-	t.Setenv("PULSE_REDIS_URL", "redis://127.0.0.1:6379/0")
-	var cfg Metrics
-	require.NoError(t, Load(&cfg))
-	require.Equal(t, 5*time.Second, cfg.ScrapeTimeout)
-	require.Equal(t, 15*time.Minute, cfg.FailureWindow)
-	require.Equal(t, time.Minute, cfg.PastDueAfter)
-	require.Equal(t, 10*time.Second, cfg.RollupInterval)
-	require.Equal(t, 10_000, cfg.RollupBatch)
-	require.Equal(t, "pulse-deliver", cfg.Group)
-	require.Equal(t, 8080, cfg.Port)
-}
-
 func TestMetricsValidate(t *testing.T) {
 	t.Parallel()
 	valid := func() Metrics {
