@@ -119,21 +119,21 @@ func TestCancelByID(t *testing.T) {
 func TestCancelFinishedOrSending(t *testing.T) {
 	t.Parallel()
 	b := setupCancel(t)
-	delivered := b.notification(t, "urn:a", "delivered", notification.Delivered)
-	w, a := b.do(t, http.MethodDelete, "/v1/notifications/"+delivered, "tok-a")
-	require.Equal(t, http.StatusConflict, w.Code)
-	require.Equal(t, notification.Delivered, a.Status, "the body holds its final state")
-	require.False(t, a.Cancelled)
-	require.Contains(t, a.Message, "already finished (delivered)")
-	require.Contains(t, a.Error, "can no longer be cancelled")
-	require.Equal(t, notification.Delivered, b.status(t, delivered), "nothing changes")
-
-	sending := b.notification(t, "urn:a", "sending", notification.Sending)
-	w, a = b.do(t, http.MethodDelete, "/v1/notifications/"+sending, "tok-a")
-	require.Equal(t, http.StatusConflict, w.Code)
-	require.Equal(t, notification.Sending, a.Status)
-	require.Contains(t, a.Message, "being sent right now")
-	require.Equal(t, notification.Sending, b.status(t, sending))
+	for status, want := range map[notification.Status]struct{ message, error string }{
+		notification.Delivered: {message: "already finished (delivered)", error: "can no longer be cancelled"},
+		notification.Sending:   {message: "being sent right now"},
+	} {
+		t.Run(string(status), func(t *testing.T) {
+			id := b.notification(t, "urn:a", string(status), status)
+			w, a := b.do(t, http.MethodDelete, "/v1/notifications/"+id, "tok-a")
+			require.Equal(t, http.StatusConflict, w.Code)
+			require.Equal(t, status, a.Status, "the body holds its state")
+			require.False(t, a.Cancelled)
+			require.Contains(t, a.Message, want.message)
+			require.Contains(t, a.Error, want.error)
+			require.Equal(t, status, b.status(t, id), "nothing changes")
+		})
+	}
 }
 
 func TestCancelBySourceAndID(t *testing.T) {
@@ -157,14 +157,19 @@ func TestCancelAuth(t *testing.T) {
 	t.Parallel()
 	b := setupCancel(t)
 	id := b.notification(t, "urn:a", "1", notification.Queued)
-	w, _ := b.do(t, http.MethodDelete, "/v1/notifications/"+id, "")
-	require.Equal(t, http.StatusUnauthorized, w.Code)
-	w, _ = b.do(t, http.MethodDelete, "/v1/notifications/"+id, "wrong")
-	require.Equal(t, http.StatusUnauthorized, w.Code)
-	w, _ = b.do(t, http.MethodDelete, "/v1/notifications/"+id, "tok-b")
-	require.Equal(t, http.StatusNotFound, w.Code, "another source's notification is not even said to exist")
-	w, _ = b.do(t, http.MethodDelete, "/v1/notifications?"+url.Values{"source": {"urn:a"}, "id": {"1"}}.Encode(), "tok-b")
-	require.Equal(t, http.StatusNotFound, w.Code)
+	for name, tc := range map[string]struct {
+		target, token string
+		want          int
+	}{
+		"no token":    {"/v1/notifications/" + id, "", http.StatusUnauthorized},
+		"wrong token": {"/v1/notifications/" + id, "wrong", http.StatusUnauthorized},
+		// Another source's notification is not even said to exist.
+		"another source's token":           {"/v1/notifications/" + id, "tok-b", http.StatusNotFound},
+		"another source's token, by event": {"/v1/notifications?" + url.Values{"source": {"urn:a"}, "id": {"1"}}.Encode(), "tok-b", http.StatusNotFound},
+	} {
+		w, _ := b.do(t, http.MethodDelete, tc.target, tc.token)
+		require.Equal(t, tc.want, w.Code, name)
+	}
 	require.Equal(t, notification.Queued, b.status(t, id))
 }
 

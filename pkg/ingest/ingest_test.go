@@ -92,6 +92,17 @@ func webhookData(extra string) string {
 	return `{"channel":"webhook","to":"https://hooks.example.com/in","data":{"order":7}` + extra + `}`
 }
 
+// batch returns an application/cloudevents-batch+json body that asks for one webhook per id,
+// from source.
+func batch(source string, ids ...string) string {
+	events := make([]string, len(ids))
+	for i, id := range ids {
+		events[i] = fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":%q,"type":%q,"data":%s}`,
+			id, source, notification.TypeRequested, webhookData(""))
+	}
+	return "[" + strings.Join(events, ",") + "]"
+}
+
 // postBinary sends a binary-mode CloudEvent.
 func postBinary(t *testing.T, b *testBundle, token, source, id, typ, data string) *http.Response {
 	t.Helper()
@@ -188,14 +199,8 @@ func TestStructuredEventAccepted(t *testing.T) {
 func TestBatchAccepted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var events []string
-	for i := range 3 {
-		events = append(events, fmt.Sprintf(`{"specversion":"1.0","id":"b-%d","source":%q,"type":"dev.pulse.notification.requested","data":%s}`,
-			i, shopSource, webhookData("")))
-	}
 	// The same event twice in one batch is one notification.
-	events = append(events, events[0])
-	resp := post(t, b, shopToken, "application/cloudevents-batch+json", "["+strings.Join(events, ",")+"]")
+	resp := post(t, b, shopToken, "application/cloudevents-batch+json", batch(shopSource, "b-0", "b-1", "b-2", "b-0"))
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Equal(t, "application/cloudevents-batch+json", resp.Header.Get("Content-Type"))
 	body, err := io.ReadAll(resp.Body)
@@ -374,34 +379,25 @@ func TestStatusAPI(t *testing.T) {
 	b := setup(t)
 	a := decode[ingest.Answer](t, postBinary(t, b, shopToken, shopSource, "st-1", "dev.pulse.notification.requested", webhookData("")))
 
-	get := func(token, path string) *http.Response {
-		req, err := http.NewRequest(http.MethodGet, b.url+path, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	resp := get(shopToken, "/v1/notifications/"+a.ID)
+	resp := get(t, b, shopToken, "/v1/notifications/"+a.ID)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	st := decode[ingest.Status](t, resp)
 	require.Equal(t, a.ID, st.ID)
 	require.Equal(t, "queued", string(st.Status))
 	require.Empty(t, st.DeliveryAttempts)
 
-	resp = get(shopToken, "/v1/notifications?source="+shopSource+"&id=st-1")
+	resp = get(t, b, shopToken, "/v1/notifications?source="+shopSource+"&id=st-1")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, a.ID, decode[ingest.Status](t, resp).ID)
 
-	require.Equal(t, http.StatusNotFound, get(billingToken, "/v1/notifications/"+a.ID).StatusCode, "another source's notification is not shown")
-	require.Equal(t, http.StatusNotFound, get(shopToken, "/v1/notifications/not-a-uuid").StatusCode)
+	require.Equal(t, http.StatusNotFound, get(t, b, billingToken, "/v1/notifications/"+a.ID).StatusCode, "another source's notification is not shown")
+	require.Equal(t, http.StatusNotFound, get(t, b, shopToken, "/v1/notifications/not-a-uuid").StatusCode)
 	// id without source is a lookup missing its source; source alone is a list filter.
-	require.Equal(t, http.StatusBadRequest, get(shopToken, "/v1/notifications?id=st-1").StatusCode)
-	resp = get(shopToken, "/v1/notifications?source=x")
+	require.Equal(t, http.StatusBadRequest, get(t, b, shopToken, "/v1/notifications?id=st-1").StatusCode)
+	resp = get(t, b, shopToken, "/v1/notifications?source=x")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Empty(t, decode[ingest.Page](t, resp).Notifications)
-	require.Equal(t, http.StatusUnauthorized, get("", "/v1/notifications/"+a.ID).StatusCode)
+	require.Equal(t, http.StatusUnauthorized, get(t, b, "", "/v1/notifications/"+a.ID).StatusCode)
 }
 
 func TestConcurrentRequestsShareCommits(t *testing.T) {
@@ -473,18 +469,11 @@ func FuzzReceive(f *testing.F) {
 	})
 }
 
-var _ = net.Listen
-
 // TestBatchWithCharsetAccepted: a batch content type with parameters is a batch all the same.
 func TestBatchWithCharsetAccepted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var events []string
-	for i := range 2 {
-		events = append(events, fmt.Sprintf(`{"specversion":"1.0","id":"cs-%d","source":%q,"type":"dev.pulse.notification.requested","data":%s}`,
-			i, shopSource, webhookData("")))
-	}
-	resp := post(t, b, shopToken, "application/cloudevents-batch+json; charset=utf-8", "["+strings.Join(events, ",")+"]")
+	resp := post(t, b, shopToken, "application/cloudevents-batch+json; charset=utf-8", batch(shopSource, "cs-0", "cs-1"))
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Equal(t, "application/cloudevents-batch+json", resp.Header.Get("Content-Type"))
 	require.Equal(t, 2, countRows(t, b))
