@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
@@ -137,13 +136,7 @@ func TestHandlerRedisDown(t *testing.T) {
 	b := setup(t)
 	b.scheduled(t, 2, b.start.Add(time.Second))
 	b.clock.Set(b.start.Add(10 * time.Minute))
-	srv := pulsetest.StartRedis(t)
-	opts, err := redis.ParseURL(srv.URL())
-	require.NoError(t, err)
-	opts.MaxRetries = -1
-	down := redis.NewClient(opts)
-	t.Cleanup(func() { down.Close() })
-	srv.Stop()
+	down := unreachableRedis(t)
 	h := scheduler.NewHandler(b.with(func(c *scheduler.Config) { c.Redis = down }), slog.New(slog.DiscardHandler))
 	for _, job := range []string{scheduler.JobRelease, scheduler.JobTrim} {
 		t.Run(job, func(t *testing.T) {

@@ -72,6 +72,20 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
+// unreachableRedis returns a client of a Redis server that has stopped. It does not retry, so
+// each command fails at once.
+func unreachableRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	srv := pulsetest.StartRedis(t)
+	opts, err := redis.ParseURL(srv.URL())
+	require.NoError(t, err)
+	opts.MaxRetries = -1
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	srv.Stop()
+	return client
+}
+
 // with returns a scheduler over the bundle's datastores configured by change.
 func (b *testBundle) with(change func(*scheduler.Config)) *scheduler.Scheduler {
 	cfg := b.cfg
@@ -569,16 +583,10 @@ func TestReleaseWhenRedisIsDown(t *testing.T) {
 	b := setup(t)
 	b.scheduled(t, 3, b.start.Add(time.Minute))
 	b.clock.Set(b.start.Add(time.Minute))
-	srv := pulsetest.StartRedis(t)
-	opts, err := redis.ParseURL(srv.URL())
-	require.NoError(t, err)
-	opts.MaxRetries = -1
-	down := redis.NewClient(opts)
-	t.Cleanup(func() { down.Close() })
-	srv.Stop()
+	down := unreachableRedis(t)
 	s := b.with(func(c *scheduler.Config) { c.Redis = down })
 
-	_, err = s.Run(context.Background(), scheduler.JobRelease)
+	_, err := s.Run(context.Background(), scheduler.JobRelease)
 	require.ErrorContains(t, err, "ping Redis before releasing")
 	require.Equal(t, 3, b.countStatus(t, notification.Scheduled))
 }
