@@ -35,6 +35,10 @@ test: datastores ## Vet, check formatting and run every test against the local d
 		cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 -timeout 30m ./...; \
 	fi
 
+.PHONY: cluster-check
+cluster-check: ## Apply config/ to a real kube-apiserver with Knative's webhooks and controllers (root; opt-in).
+	bash scripts/cluster-check.sh
+
 .PHONY: fmt-check
 fmt-check: ## Fail, listing them, when Go files are not gofmt-formatted.
 	@unformatted=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' \
