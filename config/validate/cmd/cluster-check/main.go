@@ -3,6 +3,7 @@
 //	cluster-check apply [-strict] PATH...     apply manifests in order, ko:// images fixed
 //	cluster-check webhooks [-timeout D] NS... wait for the webhooks served from namespaces NS
 //	cluster-check check [-timeout D] PATH...  check what Knative reconciled from the manifests
+//	cluster-check image IMPORTPATH            print the fixed reference of ko://IMPORTPATH
 //
 // Each reads the cluster from $KUBECONFIG. Exit status 1 means the cluster refused something,
 // reconciled it other than declared, or did not get there in time; 2, a usage error.
@@ -36,8 +37,12 @@ func run(ctx context.Context, args []string) int {
 	strict := fs.Bool("strict", false, "apply: a warning from the API server or a webhook is an error")
 	timeout := fs.Duration("timeout", 3*time.Minute, "webhooks, check: how long to wait")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: cluster-check apply [-strict] PATH... | webhooks [-timeout D] NAMESPACE... | check [-timeout D] PATH...")
+		fmt.Fprintln(os.Stderr, "usage: cluster-check apply [-strict] PATH... | webhooks [-timeout D] NAMESPACE... | check [-timeout D] PATH... | image IMPORTPATH")
 		return 2
+	}
+	if args[0] == "image" {
+		fmt.Println(cluster.FixedImage(fs.Arg(0)))
+		return 0
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	if err != nil {
