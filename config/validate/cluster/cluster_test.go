@@ -147,3 +147,24 @@ func TestCompareRevision(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkWithoutAddress: only the warnings a cluster without kubelet cannot avoid are let
+// through; a refused pod or a webhook's refusal is not.
+func TestSinkWithoutAddress(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		reason, message string
+		want            bool
+	}{
+		"PingSource sink":  {"SinkNotFound", `Sink not found: {"ref":{"kind":"Service","name":"cron"}}`, true},
+		"SinkBinding sink": {"InternalError", `address not set for &{Service pulse deliver-high serving.knative.dev/v1  <nil>}`, true},
+		"pod refused":      {"FailedCreate", `pods "x" is forbidden: violates PodSecurity "restricted:latest"`, false},
+		"webhook refusal":  {"InternalError", `admission webhook "webhook.serving.knative.dev" denied the request`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ev := corev1.Event{Reason: tc.reason, Message: tc.message}
+			require.Equal(t, tc.want, sinkWithoutAddress(ev))
+		})
+	}
+}
