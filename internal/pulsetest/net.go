@@ -4,6 +4,8 @@ import (
 	"net"
 	"strconv"
 	"testing"
+
+	"github.com/pulse-knative/pulse/internal/privateserver"
 )
 
 // Listen returns a TCP listener on a free 127.0.0.1 port, closed when the test ends if the
@@ -23,7 +25,7 @@ func Listen(t testing.TB) net.Listener {
 // may take it in between; a test that cannot live with that retries.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	port, err := freePort()
+	port, err := privateserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
