@@ -76,11 +76,15 @@ type SMTP struct {
 	// conns are the connections seen; go-smtp starts a new session after STARTTLS, so
 	// sessions are not connections.
 	conns map[*smtp.Conn]bool
+	// counts are the messages accepted by X-Pulse-Notification-Id ("" for none), so that
+	// counting them stays cheap however many a run sends.
+	counts map[string]int
+	total  int
 }
 
 // NewSMTP returns a capture server; serve it with Serve.
 func NewSMTP(cfg SMTPConfig) *SMTP {
-	s := &SMTP{cfg: cfg, mails: newInbox[Mail](), conns: map[*smtp.Conn]bool{}}
+	s := &SMTP{cfg: cfg, mails: newInbox[Mail](), conns: map[*smtp.Conn]bool{}, counts: map[string]int{}}
 	s.server = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.server.Domain = "pulse-capture.localhost"
 	s.server.MaxMessageBytes = cfg.MaxMessageBytes
@@ -156,13 +160,22 @@ func (s *SMTP) Mails() []Mail { return s.mails.all() }
 
 // Count returns how many messages carried notification id in X-Pulse-Notification-Id.
 func (s *SMTP) Count(id string) int {
-	n := 0
-	for _, m := range s.mails.all() {
-		if m.Header.Get("X-Pulse-Notification-Id") == id {
-			n++
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[id]
+}
+
+// Stats returns how many messages were accepted, how many distinct notification ids they
+// carried in X-Pulse-Notification-Id, and how many carried none.
+func (s *SMTP) Stats() (total, distinct, anonymous int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	anonymous = s.counts[""]
+	distinct = len(s.counts)
+	if anonymous > 0 {
+		distinct--
 	}
-	return n
+	return s.total, distinct, anonymous
 }
 
 // Connections returns how many connections have sent EHLO (or HELO).
@@ -264,6 +277,10 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		fmt.Fprintf(s.cfg.Out, "email received: to=%s subject=%q notification=%s, %d bytes (text %d, html %d)\n",
 			strings.Join(m.To, ","), m.Header.Get("Subject"), id, len(raw), len(m.Text), len(m.HTML))
 	}
+	s.mu.Lock()
+	s.counts[id]++
+	s.total++
+	s.mu.Unlock()
 	s.mails.add(m, nil)
 	return nil
 }

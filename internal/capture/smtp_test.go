@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"net"
 	"net/smtp"
 	"testing"
 
@@ -10,10 +11,10 @@ import (
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 )
 
-func TestSMTPPrintsEachMessage(t *testing.T) {
-	t.Parallel()
-	out := &pulsetest.SyncBuffer{}
-	s := NewSMTP(SMTPConfig{Out: out})
+// serveSMTP serves a capture with cfg on a free port until the test ends.
+func serveSMTP(t *testing.T, cfg SMTPConfig) (*SMTP, net.Listener) {
+	t.Helper()
+	s := NewSMTP(cfg)
 	l := pulsetest.Listen(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
@@ -21,6 +22,13 @@ func TestSMTPPrintsEachMessage(t *testing.T) {
 		require.NoError(t, s.Close())
 		require.NoError(t, <-done)
 	})
+	return s, l
+}
+
+func TestSMTPPrintsEachMessage(t *testing.T) {
+	t.Parallel()
+	out := &pulsetest.SyncBuffer{}
+	s, l := serveSMTP(t, SMTPConfig{Out: out})
 
 	msg := "From: a@example.com\r\nTo: b@example.org\r\nSubject: =?UTF-8?q?Caf=C3=A9?=\r\nX-Pulse-Notification-Id: n-1\r\n" +
 		"Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsecret body=3D1\r\n"
@@ -34,6 +42,22 @@ func TestSMTPPrintsEachMessage(t *testing.T) {
 	require.Equal(t, "secret body=1\r\n", m.Text)
 	require.Equal(t, fmt.Sprintf("email received: to=b@example.org subject=%q notification=n-1, %d bytes (text 15, html 0)\n", "Café", len(msg)), out.String())
 	require.NotContains(t, out.String(), "secret body", "bodies are not printed")
+}
+
+// TestSMTPStats: every message counts, each notification id once, and a message without one
+// apart.
+func TestSMTPStats(t *testing.T) {
+	t.Parallel()
+	s, l := serveSMTP(t, SMTPConfig{})
+	for _, id := range []string{"n-1", "n-2", "n-1", ""} {
+		msg := "Subject: s\r\n"
+		if id != "" {
+			msg += "X-Pulse-Notification-Id: " + id + "\r\n"
+		}
+		require.NoError(t, smtp.SendMail(l.Addr().String(), nil, "a@example.com", []string{"b@example.org"}, []byte(msg+"\r\nbody\r\n")))
+	}
+	total, distinct, anonymous := s.Stats()
+	require.Equal(t, []int{4, 2, 1}, []int{total, distinct, anonymous}, "total, distinct, anonymous")
 }
 
 // FuzzParseMail feeds the capture's MIME reader arbitrary messages: it never panics.
