@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pulse-knative/pulse/bench/proc"
+	"github.com/pulse-knative/pulse/internal/privateserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -60,11 +61,16 @@ type Harness struct {
 	// checkpointRefused is set once the server has refused a CHECKPOINT.
 	checkpointRefused bool
 
-	dbURL  string
-	dbName string
-	admin  *pgxpool.Pool
-	rdb    *redis.Client
-	runs   int
+	// pg and redis are the private servers the bench started, nil when it was given the
+	// URL of a server (-database-url, -redis-url); dbURL and redisURL reach the servers used.
+	pg       *privateserver.Postgres
+	redis    *privateserver.Redis
+	dbURL    string
+	redisURL string
+	dbName   string
+	admin    *pgxpool.Pool
+	rdb      *redis.Client
+	runs     int
 	// scenario is the name of the scenario running, which names its profiles' directory.
 	scenario string
 	// cleanups run at Close: scenarios whose setup outlives one run (the scrape tables).
@@ -88,26 +94,49 @@ func newHarness(ctx context.Context, opts Options, log io.Writer) (*Harness, err
 		opts.Profiles = filepath.Join(root, "bench", "profiles")
 	}
 	h := &Harness{opts: opts, log: log, root: root, work: work, plain: filepath.Join(work, "bin"),
-		profiled: filepath.Join(work, "bin-pprof"), built: map[string]bool{}, buildErrors: map[string]string{}, dbURL: opts.DatabaseURL}
-	if err := h.build(ctx); err != nil {
+		profiled: filepath.Join(work, "bin-pprof"), built: map[string]bool{}, buildErrors: map[string]string{},
+		dbURL: opts.DatabaseURL, redisURL: opts.RedisURL}
+	if err := h.setUp(ctx); err != nil {
 		h.Close()
 		return nil, err
+	}
+	return h, nil
+}
+
+// setUp builds the programs, starts the private servers that no URL replaces and connects
+// to the datastores.
+func (h *Harness) setUp(ctx context.Context) error {
+	if err := h.build(ctx); err != nil {
+		return err
+	}
+	if h.dbURL == "" {
+		pg, err := privateserver.StartPostgres(ctx, privateserver.PostgresConfig{Database: "pulse_bench"})
+		if err != nil {
+			return fmt.Errorf("private PostgreSQL: %w", err)
+		}
+		h.pg, h.dbURL = pg, pg.URL()
+		h.logf("started a private PostgreSQL cluster with stock settings: %s", h.dbURL)
+	}
+	if h.redisURL == "" {
+		rs, err := privateserver.StartRedis(ctx)
+		if err != nil {
+			return fmt.Errorf("private Redis: %w", err)
+		}
+		h.redis, h.redisURL = rs, rs.URL()
+		h.logf("started a private redis-server: %s", h.redisURL)
 	}
 	if err := h.openDatabase(ctx); err != nil {
-		h.Close()
-		return nil, err
+		return err
 	}
-	ropts, err := redis.ParseURL(opts.RedisURL)
+	ropts, err := redis.ParseURL(h.redisURL)
 	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("parse Redis URL: %w", err)
+		return fmt.Errorf("parse Redis URL: %w", err)
 	}
 	h.rdb = redis.NewClient(ropts)
 	if err := h.rdb.Ping(ctx).Err(); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("ping Redis: %w", err)
+		return fmt.Errorf("ping Redis: %w", err)
 	}
-	return h, nil
+	return nil
 }
 
 // Close removes the binaries and logs and closes the connections.
@@ -120,6 +149,14 @@ func (h *Harness) Close() {
 	}
 	if h.rdb != nil {
 		h.rdb.Close()
+	}
+	if h.pg != nil {
+		if err := h.pg.Close(); err != nil {
+			h.logf("%v", err)
+		}
+	}
+	if h.redis != nil {
+		h.redis.Close()
 	}
 	os.RemoveAll(h.work)
 }
@@ -168,7 +205,7 @@ func (h *Harness) build(ctx context.Context) error {
 			cmd.Dir = h.root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				h.built[c.name] = false
-				h.buildErrors[c.name] = fmt.Sprintf("%s does not build: %s", c.pkg, lastLines(string(out), 3))
+				h.buildErrors[c.name] = fmt.Sprintf("%s does not build: %v: %s", c.pkg, err, lastLines(string(out), 3))
 				h.logf("%s", h.buildErrors[c.name])
 			}
 		}
@@ -321,7 +358,7 @@ func (e *runEnv) functionEnv(extra map[string]string) []string {
 	vars := map[string]string{
 		"PULSE_DATABASE_URL":          e.dbURL,
 		"PULSE_DATABASE_MIGRATE":      "true",
-		"PULSE_REDIS_URL":             e.h.opts.RedisURL,
+		"PULSE_REDIS_URL":             e.h.redisURL,
 		"PULSE_REDIS_PREFIX":          e.prefix,
 		"PULSE_LOG_LEVEL":             e.h.opts.LogLevel,
 		"PULSE_SHUTDOWN_TIMEOUT":      "5s",

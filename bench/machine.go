@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Machine describes where and with what a bench ran.
@@ -21,17 +24,38 @@ type Machine struct {
 	Go          string            `json:"go"`
 	Postgres    string            `json:"postgres"`
 	PGSettings  map[string]string `json:"postgres_settings"`
-	Redis       string            `json:"redis"`
-	Python      string            `json:"python"`
-	Celery      string            `json:"celery"`
-	Commit      string            `json:"commit"`
+	// PGNonDefault are the server's settings that are not PostgreSQL's built-in defaults, as
+	// this run's connection sees them.
+	PGNonDefault []PGSetting `json:"postgres_non_default_settings"`
+	Redis        string      `json:"redis"`
+	Python       string      `json:"python"`
+	Celery       string      `json:"celery"`
+	Commit       string      `json:"commit"`
 	// BinaryMB are the programs' sizes as ko builds them (-trimpath -ldflags=-s -w).
 	BinaryMB map[string]float64 `json:"binary_mb"`
 }
 
 // pgSettings are the PostgreSQL settings that bear on the figures.
-var pgSettings = []string{"synchronous_commit", "fsync", "wal_sync_method", "commit_delay", "shared_buffers",
+var pgSettings = []string{"synchronous_commit", "fsync", "autovacuum", "wal_sync_method", "commit_delay", "shared_buffers",
 	"max_connections", "wal_level", "max_wal_size", "checkpoint_timeout"}
+
+// PGSetting is one PostgreSQL setting and where its value comes from (pg_settings.source:
+// "configuration file", "command line", "client"...).
+type PGSetting struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+}
+
+// pgNonDefault reads every setting whose value is not the built-in default.
+func (h *Harness) pgNonDefault(ctx context.Context) ([]PGSetting, error) {
+	rows, err := h.admin.Query(ctx, `select name, current_setting(name), source from pg_settings
+		where source not in ('default', 'override') order by name`)
+	if err != nil {
+		return nil, fmt.Errorf("read pg_settings: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[PGSetting])
+}
 
 func (h *Harness) machine(ctx context.Context) Machine {
 	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), PGSettings: map[string]string{}, BinaryMB: h.binarySizes()}
@@ -63,6 +87,10 @@ func (h *Harness) machine(ctx context.Context) Machine {
 		if err := h.admin.QueryRow(ctx, "select current_setting($1)", s).Scan(&v); err == nil {
 			m.PGSettings[s] = v
 		}
+	}
+	var err error
+	if m.PGNonDefault, err = h.pgNonDefault(ctx); err != nil {
+		h.logf("%v", err)
 	}
 	if info, err := h.rdb.Info(ctx, "server").Result(); err == nil {
 		for line := range strings.SplitSeq(info, "\n") {

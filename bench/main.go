@@ -11,8 +11,9 @@
 //   - each function's start-up time and binary size, and the metrics function's scrape cost
 //     on large tables.
 //
-// Each scenario runs several times, interleaved, against the local PostgreSQL and Redis (a
-// database of its own, a schema and a key prefix per run, all removed afterwards), with every
+// Each scenario runs several times, interleaved, against a PostgreSQL cluster and a Redis
+// server the bench starts for itself (stock settings, autovacuum on; -database-url and
+// -redis-url opt into other servers) with a schema and a key prefix per run, with every
 // load on 127.0.0.1 and bounded in count and time. See docs/performance.md (the headline
 // figures, reproducing them, sizing a cluster) and `go run ./bench -h`.
 package main
@@ -86,8 +87,11 @@ func run(ctx context.Context, opts Options, command string, log io.Writer) error
 	defer h.Close()
 	scenarios := h.scenarios()
 	machine := h.machine(ctx)
-	if v := machine.PGSettings["synchronous_commit"]; v != "on" {
-		h.logf("warning: PostgreSQL's synchronous_commit is %q, not on: commits do not wait for the WAL flush", v)
+	for name, why := range map[string]string{"synchronous_commit": "commits do not wait for the WAL flush",
+		"autovacuum": "dead tuples pile up as production's would not"} {
+		if v := machine.PGSettings[name]; v != "on" {
+			h.logf("warning: PostgreSQL's %s is %q, not on: %s", name, v, why)
+		}
 	}
 	h.logf("%d scenarios × %d repetitions, N=%d (drain %d); machine: %d cores, load average %s",
 		len(scenarios), opts.Reps, opts.N, opts.DrainN, machine.Cores, machine.LoadAverage)
@@ -139,7 +143,7 @@ func run(ctx context.Context, opts Options, command string, log io.Writer) error
 		profileDir = rel
 	}
 	rep := &Report{ProfileDir: profileDir, Generated: time.Now(), Command: strings.TrimSpace(command), Quick: opts.Quick, Options: opts,
-		DatabaseURL: redact(opts.DatabaseURL), RedisURL: redact(opts.RedisURL), Machine: machine, Runs: runs, Summaries: summarise(scenarios, runs, failures, machine.Cores),
+		DatabaseURL: redact(h.dbURL), RedisURL: redact(h.redisURL), PrivatePostgres: h.pg != nil, PrivateRedis: h.redis != nil, Machine: machine, Runs: runs, Summaries: summarise(scenarios, runs, failures, machine.Cores),
 		Duration: time.Since(started).Seconds()}
 	if err := writeReport(opts.Out, rep); err != nil {
 		return err

@@ -3,8 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
-	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -13,11 +11,15 @@ import (
 // Options configures a bench run. Every field has a flag; -quick changes the defaults of the
 // sizes to a run of a couple of minutes.
 type Options struct {
-	// DatabaseURL names the PostgreSQL server and the database the bench works in; it is
-	// created when missing, and each run works in a schema of its own, dropped afterwards.
-	// It may hold a password, so the report shows it redacted.
+	// DatabaseURL, when set, names a PostgreSQL server and database to measure on instead of
+	// the private cluster the bench starts (initdb, stock settings); the database is created
+	// when missing, and each run works in a schema of its own, dropped afterwards. A server
+	// shared with other work, or configured for tests (autovacuum off), is not what production
+	// runs, so this is an explicit opt-in. It may hold a password, so the report shows it
+	// redacted.
 	DatabaseURL string `json:"-"`
-	// RedisURL names the Redis server; each run's keys share a prefix, deleted afterwards.
+	// RedisURL, when set, names a Redis server to use instead of the private redis-server the
+	// bench starts; each run's keys share a prefix, deleted afterwards.
 	RedisURL string `json:"-"`
 	// N is the number of notifications of each ingest and end-to-end run; DrainN of each
 	// drain run (old stack and Pulse's deliver path).
@@ -77,8 +79,6 @@ type Options struct {
 // defaultOptions are the options of a full run.
 func defaultOptions() Options {
 	return Options{
-		DatabaseURL:       defaultDatabaseURL(),
-		RedisURL:          envOr("PULSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
 		N:                 20000,
 		DrainN:            5000,
 		Reps:              3,
@@ -102,26 +102,6 @@ func defaultOptions() Options {
 	}
 }
 
-// defaultDatabaseURL is PULSE_BENCH_DATABASE_URL, or the database pulse_bench on the local
-// server as the current user, as scripts/datastores.sh sets it up.
-func defaultDatabaseURL() string {
-	if v := os.Getenv("PULSE_BENCH_DATABASE_URL"); v != "" {
-		return v
-	}
-	name := "postgres"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return "postgres://" + name + "@127.0.0.1:5432/pulse_bench?sslmode=disable"
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 // parseFlags reads the command line.
 func parseFlags(args []string) (Options, error) {
 	o := defaultOptions()
@@ -131,8 +111,8 @@ func parseFlags(args []string) (Options, error) {
 		fs.PrintDefaults()
 	}
 	quick := fs.Bool("quick", false, "a short run: N=2000, drain N=1000, scrape at 100k rows (sizes given as flags still win)")
-	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the bench database (created when missing; env PULSE_BENCH_DATABASE_URL)")
-	fs.StringVar(&o.RedisURL, "redis-url", o.RedisURL, "Redis URL (env PULSE_BENCH_REDIS_URL)")
+	fs.StringVar(&o.DatabaseURL, "database-url", "", "measure on this PostgreSQL database (created when missing) instead of a private cluster with stock settings: not production-like")
+	fs.StringVar(&o.RedisURL, "redis-url", "", "use this Redis server instead of a private redis-server")
 	fs.IntVar(&o.N, "n", o.N, "notifications per ingest and end-to-end run")
 	fs.IntVar(&o.DrainN, "drain-n", o.DrainN, "notifications per drain run (Celery and Pulse deliver)")
 	fs.IntVar(&o.Reps, "reps", o.Reps, "repetitions of each scenario, interleaved")

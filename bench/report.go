@@ -23,6 +23,10 @@ type Report struct {
 	// DatabaseURL and RedisURL are the datastores, passwords redacted.
 	DatabaseURL string `json:"database_url"`
 	RedisURL    string `json:"redis_url"`
+	// PrivatePostgres and PrivateRedis are set when the bench started the server itself
+	// rather than being given one with -database-url or -redis-url.
+	PrivatePostgres bool `json:"private_postgres"`
+	PrivateRedis    bool `json:"private_redis"`
 	// ProfileDir is where the profiles went, relative to the module when inside it.
 	ProfileDir string     `json:"profile_dir"`
 	Machine    Machine    `json:"machine"`
@@ -43,6 +47,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		rep.Generated.UTC().Format(time.RFC3339), rep.Command, time.Duration(rep.Duration*float64(time.Second)).Round(time.Second),
 		rep.Machine.Commit, rep.Options.Reps, rep.Options.ProfileRep)
 
+	sharedMachine(w, rep)
 	if len(rep.Options.Settings) > 0 {
 		keys := slices.Sorted(maps.Keys(rep.Options.Settings))
 		for i, k := range keys {
@@ -68,6 +73,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		}
 	}
 	p("| binary sizes, MB (`-trimpath -ldflags=-s -w`, as ko.yaml) | %s |\n\n", strings.Join(sizes, ", "))
+	datastores(w, rep)
 
 	p("## Headline\n\n")
 	p("Throughput is notifications per second (accepted by ingest, or delivered), median of the repetitions (min–max). The ratio divides by the baseline's median from the same run. CPU-s/1000 is CPU-seconds per 1000 notifications of everything the system under test used: its processes, PostgreSQL (backends and background) and Redis, not the bench's load generator or sink. RSS is the largest peak (VmHWM) of one process.\n\n")
@@ -117,7 +123,9 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	p("- Ingest runs send %d warm-up requests (not measured) before the window opens. The naive baselines run inside the bench process (pgx and go-redis, no HTTP); their CPU is the bench process's.\n", warmup(rep.Options.N))
 	p("- End to end: the window opens before the first POST and closes when every notification is `delivered` in PostgreSQL; throughput is N over (last `delivered_at` − first POST); latency is `delivered_at − created_at` per notification.\n")
 	p("- Drain runs: the queue (Redis list for Celery, stream for Pulse) holds all N before the consumer starts; the window opens at the first delivery, so start-up (seconds for Python) is not counted; throughput is (N−1) over (last − first `delivered_at`). The Celery task uses raw psycopg2 and one keep-alive `requests.Session` per process (the old system used the Django ORM: slower), and signs each webhook as Pulse does, since the sink verifies signatures.\n")
-	p("- PostgreSQL's background processes (WAL writer, checkpointer) and Redis serve every user of the shared servers: other work on the machine during a run is counted in them.\n")
+	if !rep.PrivatePostgres || !rep.PrivateRedis {
+		p("- PostgreSQL's background processes (WAL writer, checkpointer) and Redis serve every user of a shared server: other work on it during a run is counted in them.\n")
+	}
 	p("- Profiles: `%s/<scenario>/<process>.{cpu,block}.pprof` (not committed); open with `go tool pprof -http=: <file>`. Block profiles leave out the goroutines of idle keep-alive connections (`net/http.(*persistConn).writeLoop`).\n", rep.ProfileDir)
 	for _, s := range rep.Summaries {
 		for _, f := range s.Failures {
@@ -127,6 +135,30 @@ func writeMarkdown(w io.Writer, rep *Report) {
 			p("- `%s` skipped: %s\n", s.Scenario, oneLine(s.Skipped))
 		}
 	}
+}
+
+// datastores says which PostgreSQL and Redis servers the run measured on, and lists every
+// PostgreSQL setting that is not the built-in default.
+func datastores(w io.Writer, rep *Report) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	if rep.PrivatePostgres {
+		p("PostgreSQL: a cluster of the bench's own (initdb into a temporary directory, a free port), with initdb's stock configuration: autovacuum on, `synchronous_commit=on`, `fsync=on`, nothing tuned. ")
+	} else {
+		p("PostgreSQL: **the server given with `-database-url` (%s), not a private cluster: its settings and other users' load are not production's**. ", rep.DatabaseURL)
+	}
+	if rep.PrivateRedis {
+		p("Redis: a redis-server of the bench's own, no persistence.\n\n")
+	} else {
+		p("Redis: the server given with `-redis-url` (%s), shared with whatever else uses it.\n\n", rep.RedisURL)
+	}
+	if len(rep.Machine.PGNonDefault) == 0 {
+		return
+	}
+	p("Every PostgreSQL setting that is not the built-in default (`pg_settings` where `source` is not `default` or `override`; `client` rows are the bench connection's own):\n\n| setting | value | source |\n|---|---|---|\n")
+	for _, st := range rep.Machine.PGNonDefault {
+		p("| %s | %s | %s |\n", st.Name, strings.ReplaceAll(st.Value, "|", "\\|"), st.Source)
+	}
+	p("\n")
 }
 
 // targets writes the issue's targets beside this run's figures.
@@ -269,15 +301,7 @@ func bounds(w io.Writer, s *Summary, cores int) {
 			fmt.Sprintf("Redis %.0f%%", share(s.RedisPer1000)),
 			fmt.Sprintf("bench process (load generator, sink%s) %.0f%%", map[bool]string{true: ", naive loop", false: ""}[strings.HasPrefix(s.Scenario, "naive")], share(s.HarnessPer1000)))
 	}
-	ours := 0.0
-	for _, ps := range s.Processes {
-		ours += ps.CPUShare
-	}
-	if s.Throughput.Median > 0 && s.N > 0 {
-		wallPer1000 := 1000 / s.Throughput.Median
-		ours += (s.PGBackendPer1000.Median + s.PGBackgroundPer1000.Median + s.RedisPer1000.Median + s.HarnessPer1000.Median) / (wallPer1000 * float64(cores))
-	}
-	if other := busy - ours; other > 0.05 {
+	if other := otherWork(s, cores); other > 0.05 {
 		users = append(users, fmt.Sprintf("**other work on the machine %.0f%%**", 100*other))
 	}
 	verdict := "the cores were not saturated: time went to waiting (see PostgreSQL's states below)"
@@ -333,6 +357,41 @@ func bounds(w io.Writer, s *Summary, cores int) {
 		p("- note: %s\n", oneLine(n))
 	}
 	p("\n")
+}
+
+// otherWork is the part of the machine's cores busy with work outside the run during a
+// scenario's windows (median): other users of a shared machine.
+func otherWork(s *Summary, cores int) float64 {
+	ours := 0.0
+	for _, ps := range s.Processes {
+		ours += ps.CPUShare
+	}
+	if s.Throughput.Median > 0 && s.N > 0 {
+		wallPer1000 := 1000 / s.Throughput.Median
+		ours += (s.PGBackendPer1000.Median + s.PGBackgroundPer1000.Median + s.RedisPer1000.Median + s.HarnessPer1000.Median) / (wallPer1000 * float64(cores))
+	}
+	return s.MachineBusy.Median - ours
+}
+
+// sharedMachine says, when other work took a noticeable part of the cores during the
+// measured windows, that the run shared the machine.
+func sharedMachine(w io.Writer, rep *Report) {
+	var others []float64
+	for _, s := range rep.Summaries {
+		if s.Runs > 0 && s.Scenario != "startup" {
+			others = append(others, otherWork(s, rep.Machine.Cores))
+		}
+	}
+	if len(others) == 0 {
+		return
+	}
+	slices.Sort(others)
+	median := others[len(others)/2]
+	if median <= 0.05 {
+		return
+	}
+	fmt.Fprintf(w, "**This run shared the machine with other work**: outside the run, %.0f%% of the cores were busy during the median scenario's window (%.0f%% at most; load average %s at the start). Absolute figures are lower than on a quiet machine; every ratio is against a baseline from the same run, interleaved, so both sides met the same neighbours.\n\n",
+		100*median, 100*others[len(others)-1], rep.Machine.LoadAverage)
 }
 
 // busySites leaves out the goroutines of idle keep-alive connections, which wait in
