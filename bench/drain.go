@@ -113,34 +113,23 @@ func prefill(ctx context.Context, e *runEnv, n int, sinkURL string) ([]string, e
 func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, profile bool) (Run, error) {
 	n := h.opts.DrainN
 	r := Run{N: n}
-	e, err := h.newLoadEnv(ctx)
+	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) { return startSink(delay) })
 	if err != nil {
 		return r, err
 	}
 	defer e.close()
-	s, err := startSink(delay)
-	if err != nil {
-		return r, err
-	}
 	defer s.Close()
-	ids, err := prefill(ctx, e, n, s.URL)
+	ids, err := prefill(ctx, e, n, s.To)
 	if err != nil {
 		return r, err
 	}
 	var procs []*proc.Process
 	var consumerStart time.Time
 	if pulse {
-		deliver, err := e.start(ctx, "deliver-high", "deliver-high", nil, profile)
-		if err != nil {
-			return r, err
-		}
 		if err := h.fillStream(ctx, e, ids); err != nil {
 			return r, err
 		}
-		source, err := e.start(ctx, "stream-source-high", "stream-source", map[string]string{
-			"PULSE_PRIORITY": "high", "K_SINK": fmt.Sprintf("http://127.0.0.1:%d/", deliver.Port),
-			"PULSE_STREAM_CONSUMER": "bench", "PULSE_STREAM_CONCURRENCY": strconv.Itoa(h.opts.DrainConcurrency),
-		}, profile)
+		deliver, source, err := e.startDeliverPath(ctx, nil, h.opts.DrainConcurrency, profile)
 		if err != nil {
 			return r, err
 		}
@@ -274,7 +263,7 @@ func celeryMessage(queueKey, notificationID string) ([]byte, error) {
 func (h *Harness) startCelery(ctx context.Context, e *runEnv, queueKey string) (*proc.Process, error) {
 	dsn := withOptions(h.dbURL, "-csearch_path="+e.schema)
 	env := append(os.Environ(),
-		"BENCH_CELERY_BROKER="+h.opts.RedisURL,
+		"BENCH_CELERY_BROKER="+h.redisURL,
 		"BENCH_CELERY_QUEUE="+queueKey,
 		"BENCH_PG_DSN="+dsn,
 		"BENCH_WEBHOOK_SECRET="+secret,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -15,14 +16,29 @@ import (
 	"github.com/pulse-knative/pulse/internal/capture"
 )
 
-// sink is the webhook receiver of a run: internal/capture's, which verifies each signature
-// and counts deliveries per notification, served from the bench process.
-type sink struct {
-	*capture.Webhooks
-	srv *http.Server
-	URL string
+// receiver is a capture that counts what it receives by notification id.
+type receiver interface {
+	// Stats returns the messages received, the distinct notifications among them, and those
+	// it could not verify or attribute to a notification.
+	Stats() (total, distinct, invalid int)
+	// Received is signalled, coalescing, after each message.
+	Received() <-chan struct{}
 }
 
+// sink is a run's capture, served from the bench process: a webhook receiver or an SMTP
+// server.
+type sink struct {
+	receiver
+	// To is every notification's recipient: the webhook's URL or an email address.
+	To string
+	// Channel is the notifications' channel; Env the settings that point Pulse at the sink.
+	Channel string
+	Env     map[string]string
+	close   func()
+}
+
+// startSink serves internal/capture's webhook receiver, which verifies each signature and
+// answers after delay.
 func startSink(delay time.Duration) (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,14 +46,34 @@ func startSink(delay time.Duration) (*sink, error) {
 	}
 	w := capture.NewWebhooks(secret, nil)
 	w.Delay(delay)
-	s := &sink{Webhooks: w, srv: &http.Server{Handler: w, IdleTimeout: 2 * time.Minute}, URL: "http://" + ln.Addr().String() + "/hook"}
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+	srv := &http.Server{Handler: w, IdleTimeout: 2 * time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	return &sink{receiver: w, To: "http://" + ln.Addr().String() + "/hook", Channel: "webhook",
+		close: func() { srv.Close() }}, nil
 }
 
-func (s *sink) Close() { s.srv.Close() }
+// mailFrom is the sender of the bench's email.
+const mailFrom = "Pulse bench <bench@pulse.example>"
 
-// waitReceived waits until the sink has accepted n deliveries.
+// startMailSink serves internal/capture's SMTP server, which parses each message as MIME, and
+// configures one SMTP account pointing at it: unencrypted (it is on this machine and needs no
+// password) with the default pool of connections, as `pulse dev` configures its capture.
+func startMailSink() (*sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the SMTP sink: %w", err)
+	}
+	m := capture.NewSMTP(capture.SMTPConfig{})
+	go func() { _ = m.Serve(ln) }()
+	account := "bench=smtp://" + ln.Addr().String() + "?tls=none&from=" + url.QueryEscape(mailFrom)
+	return &sink{receiver: m, To: "someone@example.com", Channel: "email",
+		Env:   map[string]string{"PULSE_CHANNELS": "webhook,email", "PULSE_EMAIL_ACCOUNTS": account},
+		close: func() { _ = m.Close() }}, nil
+}
+
+func (s *sink) Close() { s.close() }
+
+// waitReceived waits until the sink has accepted n messages.
 func (s *sink) waitReceived(ctx context.Context, n int) error {
 	for {
 		if total, _, _ := s.Stats(); total >= n {
@@ -46,7 +82,7 @@ func (s *sink) waitReceived(ctx context.Context, n int) error {
 		select {
 		case <-ctx.Done():
 			total, _, invalid := s.Stats()
-			return fmt.Errorf("sink received %d of %d (%d with bad signatures): %w", total, n, invalid, ctx.Err())
+			return fmt.Errorf("sink received %d of %d (%d it could not verify or attribute): %w", total, n, invalid, ctx.Err())
 		case <-s.Received():
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -75,14 +111,17 @@ func waitFinished(ctx context.Context, e *runEnv, n int) error {
 
 func (h *Harness) e2eScenarios() []scenario {
 	var out []scenario
+	title := func(what string) string {
+		return fmt.Sprintf("POST to delivered: ingest, stream-source, deliver-high as processes; %s; %d concurrent POSTs, %d dispatches in flight",
+			what, h.opts.E2EConcurrency, h.opts.E2EStreamConcurrency)
+	}
 	for _, d := range h.opts.SinkDelays {
-		name := "e2e-sink-" + durationName(d)
 		sc := scenario{
-			Name: name, Group: "End to end", Baseline: "drain-celery-sink-" + durationName(d),
-			Title: fmt.Sprintf("POST to delivered: ingest, stream-source, deliver-high as processes; sink answers after %s; %d concurrent POSTs, %d dispatches in flight", d, h.opts.E2EConcurrency, h.opts.E2EStreamConcurrency),
+			Name: "e2e-sink-" + durationName(d), Group: "End to end", Baseline: "drain-celery-sink-" + durationName(d),
+			Title: title(fmt.Sprintf("webhook sink answers after %s", d)),
 			Unit:  "delivered/s",
 			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
-				return h.runE2E(ctx, d, profile)
+				return h.runE2E(ctx, func() (*sink, error) { return startSink(d) }, profile)
 			},
 		}
 		if d == 0 {
@@ -91,7 +130,14 @@ func (h *Harness) e2eScenarios() []scenario {
 		}
 		out = append(out, sc)
 	}
-	return out
+	return append(out, scenario{
+		Name: "e2e-email", Group: "End to end", Baseline: "e2e-sink-0ms",
+		Title: title("email to an SMTP sink in the bench (internal/capture on go-smtp, one account, unencrypted, the default pool of connections); baseline: the webhook run"),
+		Unit:  "delivered/s",
+		run: func(ctx context.Context, rep int, profile bool) (Run, error) {
+			return h.runE2E(ctx, startMailSink, profile)
+		},
+	})
 }
 
 func durationName(d time.Duration) string {
@@ -101,38 +147,28 @@ func durationName(d time.Duration) string {
 	return d.String()
 }
 
-// runE2E posts N notifications to ingest and waits until every one is delivered to the sink,
-// with ingest, deliver-high and the high stream's source each a process of its own.
-func (h *Harness) runE2E(ctx context.Context, delay time.Duration, profile bool) (Run, error) {
+// runE2E posts N notifications to ingest and waits until every one is delivered to the sink
+// newSink starts, with ingest, deliver-high and the high stream's source each a process of
+// its own.
+func (h *Harness) runE2E(ctx context.Context, newSink func() (*sink, error), profile bool) (Run, error) {
 	n := h.opts.N
 	r := Run{N: n}
-	e, err := h.newLoadEnv(ctx)
+	e, s, err := h.newSinkEnv(ctx, newSink)
 	if err != nil {
 		return r, err
 	}
 	defer e.close()
-	s, err := startSink(delay)
-	if err != nil {
-		return r, err
-	}
 	defer s.Close()
-	ingest, err := e.start(ctx, "ingest", "ingest", nil, profile)
+	ingest, err := e.start(ctx, "ingest", "ingest", s.Env, profile)
 	if err != nil {
 		return r, err
 	}
-	deliver, err := e.start(ctx, "deliver-high", "deliver-high", nil, profile)
-	if err != nil {
-		return r, err
-	}
-	source, err := e.start(ctx, "stream-source-high", "stream-source", map[string]string{
-		"PULSE_PRIORITY": "high", "K_SINK": fmt.Sprintf("http://127.0.0.1:%d/", deliver.Port), "PULSE_STREAM_CONSUMER": "bench",
-		"PULSE_STREAM_CONCURRENCY": strconv.Itoa(h.opts.E2EStreamConcurrency),
-	}, profile)
+	deliver, source, err := e.startDeliverPath(ctx, s.Env, h.opts.E2EStreamConcurrency, profile)
 	if err != nil {
 		return r, err
 	}
 	t := loadgen.Target{Addr: fmt.Sprintf("127.0.0.1:%d", ingest.Port), Source: benchSource, IDPrefix: "ev-",
-		Sink: s.URL, Priority: "high"}
+		Channel: s.Channel, Sink: s.To, Priority: "high"}
 	client := loadgen.NewClient(t.Addr, h.opts.E2EConcurrency)
 	defer client.Close()
 
@@ -160,6 +196,34 @@ func (h *Harness) runE2E(ctx context.Context, delay time.Duration, profile bool)
 	return r, nil
 }
 
+// newSinkEnv is newLoadEnv with a sink started by newSink; both are to be closed.
+func (h *Harness) newSinkEnv(ctx context.Context, newSink func() (*sink, error)) (*runEnv, *sink, error) {
+	e, err := h.newLoadEnv(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := newSink()
+	if err != nil {
+		e.close()
+		return nil, nil, err
+	}
+	return e, s, nil
+}
+
+// startDeliverPath starts deliver-high with env and the high stream's source feeding it with
+// concurrency dispatches in flight.
+func (e *runEnv) startDeliverPath(ctx context.Context, env map[string]string, concurrency int, profile bool) (deliver, source *proc.Process, err error) {
+	deliver, err = e.start(ctx, "deliver-high", "deliver-high", env, profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	source, err = e.start(ctx, "stream-source-high", "stream-source", map[string]string{
+		"PULSE_PRIORITY": "high", "K_SINK": fmt.Sprintf("http://127.0.0.1:%d/", deliver.Port), "PULSE_STREAM_CONSUMER": "bench",
+		"PULSE_STREAM_CONCURRENCY": strconv.Itoa(concurrency),
+	}, profile)
+	return deliver, source, err
+}
+
 // deliveryFigures reads the run's outcome from the database's timestamps and the sink's
 // counts: throughput from t0 to the last delivery, latency from created_at to delivered_at.
 func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Run, t0 time.Time) error {
@@ -183,7 +247,7 @@ func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Ru
 	}
 	if invalid > 0 {
 		r.Errors += invalid
-		r.Notes = append(r.Notes, fmt.Sprintf("%d webhooks with a bad signature", invalid))
+		r.Notes = append(r.Notes, fmt.Sprintf("%d messages the sink could not verify or attribute (a bad webhook signature, a mail without X-Pulse-Notification-Id)", invalid))
 	}
 	lat, err := latencies(ctx, e, "delivered_at - created_at")
 	if err != nil {
@@ -193,7 +257,7 @@ func (h *Harness) deliveryFigures(ctx context.Context, e *runEnv, s *sink, r *Ru
 	r.Stages = map[string]stats.Latency{}
 	for name, expr := range map[string]string{
 		"created→sending (commit, XADD, stream read, dispatch)": "sending_at - created_at",
-		"sending→delivered (webhook, record)":                   "delivered_at - sending_at",
+		"sending→delivered (send, record)":                      "delivered_at - sending_at",
 	} {
 		if r.Stages[name], err = latencies(ctx, e, expr); err != nil {
 			return err

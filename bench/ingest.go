@@ -197,7 +197,7 @@ func (h *Harness) runNaive(ctx context.Context, concurrency, batch int) (Run, er
 		return r, err
 	}
 	defer pool.Close()
-	ropts, _ := redis.ParseURL(h.opts.RedisURL)
+	ropts, _ := redis.ParseURL(h.redisURL)
 	ropts.PoolSize = concurrency
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()

@@ -214,32 +214,28 @@ func (w *window) saveProfiles(ctx context.Context, p *proc.Process, scenario str
 		return err
 	}
 	files[p.Name+".cpu"] = cpuFile
-	resp, err := http.Get("http://" + p.Pprof + "/debug/pprof/block")
-	if err != nil {
-		return fmt.Errorf("block profile of %s: %w", p.Name, err)
-	}
-	defer resp.Body.Close()
-	block, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("block profile of %s: %w", p.Name, err)
-	}
 	blockFile := filepath.Join(dir, p.Name+".block.pprof")
-	if err := os.WriteFile(blockFile, block, 0o644); err != nil {
+	if err := saveProfile(p, "block", blockFile); err != nil {
 		return err
 	}
 	files[p.Name+".block"] = blockFile
 	// The allocation profile is saved for reading with pprof (-sample_index=alloc_space), not
 	// summed up in the report.
-	resp, err = http.Get("http://" + p.Pprof + "/debug/pprof/allocs")
+	return saveProfile(p, "allocs", filepath.Join(dir, p.Name+".allocs.pprof"))
+}
+
+// saveProfile writes p's pprof profile named kind (block, allocs) to file.
+func saveProfile(p *proc.Process, kind, file string) error {
+	resp, err := http.Get("http://" + p.Pprof + "/debug/pprof/" + kind)
 	if err != nil {
-		return fmt.Errorf("allocation profile of %s: %w", p.Name, err)
+		return fmt.Errorf("%s profile of %s: %w", kind, p.Name, err)
 	}
 	defer resp.Body.Close()
-	allocs, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("allocation profile of %s: %w", p.Name, err)
+		return fmt.Errorf("%s profile of %s: %w", kind, p.Name, err)
 	}
-	return os.WriteFile(filepath.Join(dir, p.Name+".allocs.pprof"), allocs, 0o644)
+	return os.WriteFile(file, b, 0o644)
 }
 
 func pprofCall(ctx context.Context, p *proc.Process, what string, out io.Writer) error {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -18,7 +19,9 @@ type Target struct {
 	// Source is the CloudEvent source of every request; IDPrefix starts every event id, which
 	// ends with the request's number, so ids are unique within a run.
 	Source, IDPrefix string
-	// Sink is the webhook URL every notification is sent to.
+	// Channel is the notifications' channel: webhook (the default) or email.
+	Channel string
+	// Sink is where every notification is sent: the webhook URL, or the email address.
 	Sink string
 	// Priority is high or low.
 	Priority string
@@ -41,10 +44,20 @@ type Result struct {
 }
 
 func (t Target) data(b []byte, i int) []byte {
-	b = append(b, `{"channel":"webhook","to":"`...)
+	channel := cmp.Or(t.Channel, "webhook")
+	b = append(b, `{"channel":"`...)
+	b = append(b, channel...)
+	b = append(b, `","to":"`...)
 	b = append(b, t.Sink...)
 	b = append(b, `","priority":"`...)
 	b = append(b, t.Priority...)
+	if channel == "email" {
+		b = append(b, `","subject":"Pulse bench `...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `","body":"Notification `...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		return append(b, ` of the bench run."}`...)
+	}
 	b = append(b, `","data":{"n":`...)
 	b = strconv.AppendInt(b, int64(i), 10)
 	return append(b, "}}"...)

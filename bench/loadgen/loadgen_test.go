@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/bench/loadgen"
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 // fakeIngest answers like ingest: 202, or 200 for an id seen before; a batch gets a long,
@@ -79,4 +81,51 @@ func TestSinglesAndBatches(t *testing.T) {
 	require.Empty(t, r.FirstError)
 	require.Equal(t, 3, r.Requests)
 	require.Equal(t, 250, r.Accepted)
+}
+
+// TestRequestsAreValid: what the load generator asks for, single or in a batch, is a request
+// ingest accepts, for each channel it sends on.
+func TestRequestsAreValid(t *testing.T) {
+	t.Parallel()
+	tests := map[string]loadgen.Target{
+		"webhook": {Sink: "http://127.0.0.1:9/h"},
+		"email":   {Channel: "email", Sink: "bench@example.com"},
+	}
+	for name, target := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var datas []json.RawMessage
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Header.Get("Content-Type") != "application/cloudevents-batch+json" {
+					datas = append(datas, body)
+					w.WriteHeader(http.StatusAccepted)
+					return
+				}
+				var events []struct{ Data json.RawMessage }
+				require.NoError(t, json.Unmarshal(body, &events))
+				for _, e := range events {
+					datas = append(datas, e.Data)
+				}
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			t.Cleanup(srv.Close)
+			target.Addr, target.Source, target.IDPrefix, target.Priority = strings.TrimPrefix(srv.URL, "http://"), "urn:test", "e-", "low"
+			c := loadgen.NewClient(target.Addr, 1)
+			t.Cleanup(c.Close)
+			require.Empty(t, loadgen.Singles(context.Background(), target, c, 0, 2, 1).FirstError)
+			require.Empty(t, loadgen.Batches(context.Background(), target, c, 2, 2, 2, 1).FirstError)
+
+			require.Len(t, datas, 4)
+			for _, d := range datas {
+				req, ferr := notification.ParseRequest(d, time.Now())
+				require.Nil(t, ferr, "%s", d)
+				require.Equal(t, notification.Channel(name), req.Channel)
+				require.Equal(t, target.Sink, req.To)
+			}
+		})
+	}
 }
