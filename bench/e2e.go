@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -52,23 +51,24 @@ func startSink(delay time.Duration) (*sink, error) {
 		close: func() { srv.Close() }}, nil
 }
 
-// mailFrom is the sender of the bench's email.
-const mailFrom = "Pulse bench <bench@pulse.example>"
-
-// startMailSink serves internal/capture's SMTP server, which parses each message as MIME, and
-// configures one SMTP account pointing at it: unencrypted (it is on this machine and needs no
-// password) with the default pool of connections, as `pulse dev` configures its capture.
+// startMailSink serves the SMTP capture of internal/capture, which parses each message as
+// MIME, with the email account that `pulse dev` points its deliver functions at: unencrypted
+// (it is on this machine and needs no password), the default pool of connections.
 func startMailSink() (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the SMTP sink: %w", err)
 	}
-	m := capture.NewSMTP(capture.SMTPConfig{})
-	go func() { _ = m.Serve(ln) }()
-	account := "bench=smtp://" + ln.Addr().String() + "?tls=none&from=" + url.QueryEscape(mailFrom)
-	return &sink{receiver: m, To: "someone@example.com", Channel: "email",
-		Env:   map[string]string{"PULSE_CHANNELS": "webhook,email", "PULSE_EMAIL_ACCOUNTS": account},
-		close: func() { _ = m.Close() }}, nil
+	// Only the SMTP capture is served; the SMS and push addresses are never dialled.
+	ch, err := capture.NewChannels(capture.ChannelsConfig{SMTPAddr: ln.Addr().String(), SMSAddr: "127.0.0.1:9", PushAddr: "127.0.0.1:9"})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	go func() { _ = ch.SMTP.Serve(ln) }()
+	return &sink{receiver: ch.SMTP, To: "someone@example.com", Channel: "email",
+		Env:   map[string]string{"PULSE_CHANNELS": "webhook,email", "PULSE_EMAIL_ACCOUNTS": ch.Accounts["PULSE_EMAIL_ACCOUNTS"]},
+		close: func() { _ = ch.Close() }}, nil
 }
 
 func (s *sink) Close() { s.close() }
