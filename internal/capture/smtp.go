@@ -76,15 +76,14 @@ type SMTP struct {
 	// conns are the connections seen; go-smtp starts a new session after STARTTLS, so
 	// sessions are not connections.
 	conns map[*smtp.Conn]bool
-	// counts are the messages accepted by X-Pulse-Notification-Id ("" for none), so that
-	// counting them stays cheap however many a run sends.
-	counts map[string]int
-	total  int
+	// tally counts the messages accepted by X-Pulse-Notification-Id, and apart those without
+	// one, so that counting them stays cheap however many a run sends.
+	tally tally
 }
 
 // NewSMTP returns a capture server; serve it with Serve.
 func NewSMTP(cfg SMTPConfig) *SMTP {
-	s := &SMTP{cfg: cfg, mails: newInbox[Mail](), conns: map[*smtp.Conn]bool{}, counts: map[string]int{}}
+	s := &SMTP{cfg: cfg, mails: newInbox[Mail](), conns: map[*smtp.Conn]bool{}}
 	s.server = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.server.Domain = "pulse-capture.localhost"
 	s.server.MaxMessageBytes = cfg.MaxMessageBytes
@@ -159,24 +158,11 @@ func (s *SMTP) Received() <-chan struct{} { return s.mails.received }
 func (s *SMTP) Mails() []Mail { return s.mails.all() }
 
 // Count returns how many messages carried notification id in X-Pulse-Notification-Id.
-func (s *SMTP) Count(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[id]
-}
+func (s *SMTP) Count(id string) int { return s.tally.count(id) }
 
-// Stats returns how many messages were accepted, how many distinct notification ids they
-// carried in X-Pulse-Notification-Id, and how many carried none.
-func (s *SMTP) Stats() (total, distinct, anonymous int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	anonymous = s.counts[""]
-	distinct = len(s.counts)
-	if anonymous > 0 {
-		distinct--
-	}
-	return s.total, distinct, anonymous
-}
+// Stats returns how many messages carrying X-Pulse-Notification-Id were accepted, how many
+// distinct notification ids they carried, and how many messages carried none.
+func (s *SMTP) Stats() (total, distinct, anonymous int) { return s.tally.stats() }
 
 // Connections returns how many connections have sent EHLO (or HELO).
 func (s *SMTP) Connections() int {
@@ -277,10 +263,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		fmt.Fprintf(s.cfg.Out, "email received: to=%s subject=%q notification=%s, %d bytes (text %d, html %d)\n",
 			strings.Join(m.To, ","), m.Header.Get("Subject"), id, len(raw), len(m.Text), len(m.HTML))
 	}
-	s.mu.Lock()
-	s.counts[id]++
-	s.total++
-	s.mu.Unlock()
+	if id == "" {
+		s.tally.addApart()
+	} else {
+		s.tally.add(id)
+	}
 	s.mails.add(m, nil)
 	return nil
 }

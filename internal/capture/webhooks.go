@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,10 +20,8 @@ type Webhooks struct {
 	status atomic.Int32
 	delay  atomic.Int64
 
-	mu       sync.Mutex
-	counts   map[string]int
-	total    int
-	invalid  int
+	// tally counts the deliveries that verify by webhook-id, and apart those that do not.
+	tally    tally
 	received chan struct{}
 }
 
@@ -32,7 +29,7 @@ type Webhooks struct {
 // several separated by spaces or commas) and, when out is
 // not nil, prints one line per delivery to it.
 func NewWebhooks(secret string, out io.Writer) *Webhooks {
-	return &Webhooks{secret: secret, out: out, counts: map[string]int{}, received: make(chan struct{}, 1)}
+	return &Webhooks{secret: secret, out: out, received: make(chan struct{}, 1)}
 }
 
 // Fail makes the receiver answer code (0 means answer 200 again).
@@ -59,9 +56,7 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	id := r.Header.Get(channel.HeaderWebhookID)
 	if err := w.verify(r.Header, body); err != nil {
-		w.mu.Lock()
-		w.invalid++
-		w.mu.Unlock()
+		w.tally.addApart()
 		if w.out != nil {
 			fmt.Fprintf(w.out, "webhook %s REJECTED: %v\n", id, err)
 		}
@@ -72,10 +67,7 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.WriteHeader(code)
 		return
 	}
-	w.mu.Lock()
-	w.counts[id]++
-	w.total++
-	w.mu.Unlock()
+	w.tally.add(id)
 	notify(w.received)
 	if w.out != nil {
 		var payload struct {
@@ -103,27 +95,11 @@ func (w *Webhooks) verify(header http.Header, body []byte) error {
 func (w *Webhooks) Received() <-chan struct{} { return w.received }
 
 // Count returns how many times notification id was delivered.
-func (w *Webhooks) Count(id string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.counts[id]
-}
+func (w *Webhooks) Count(id string) int { return w.tally.count(id) }
 
 // Stats returns the deliveries accepted, the distinct notifications among them, and the
 // deliveries rejected for a bad signature.
-func (w *Webhooks) Stats() (total, distinct, invalid int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.total, len(w.counts), w.invalid
-}
+func (w *Webhooks) Stats() (total, distinct, invalid int) { return w.tally.stats() }
 
 // Counts returns a copy of the deliveries per notification id.
-func (w *Webhooks) Counts() map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]int, len(w.counts))
-	for k, v := range w.counts {
-		out[k] = v
-	}
-	return out
-}
+func (w *Webhooks) Counts() map[string]int { return w.tally.all() }
