@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -54,6 +55,22 @@ func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.E
 		return nil, false, errs
 	}
 	return []event.Event{*e}, false, nil
+}
+
+// ReadOneEvent reads the one CloudEvent of a function that takes a single event on POST /,
+// as the deliver and cron functions do. It answers any other method or path with 404 and an
+// event it cannot read with WriteError; ok is false when it has answered.
+func ReadOneEvent(w http.ResponseWriter, r *http.Request, maxBytes int64, logger *slog.Logger) (e event.Event, ok bool) {
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return event.Event{}, false
+	}
+	events, _, err := ReadEvents(r, maxBytes, 1)
+	if err != nil {
+		WriteError(w, logger, err)
+		return event.Event{}, false
+	}
+	return events[0], true
 }
 
 // decodeBatch decodes an application/cloudevents-batch+json body, naming the index of each bad

@@ -27,16 +27,10 @@ var _ http.Handler = (*Handler)(nil)
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		http.NotFound(w, r)
+	e, ok := ceserver.ReadOneEvent(w, r, maxDispatchBytes, h.logger)
+	if !ok {
 		return
 	}
-	events, _, err := ceserver.ReadEvents(r, maxDispatchBytes, 1)
-	if err != nil {
-		ceserver.WriteError(w, h.logger, err)
-		return
-	}
-	e := events[0]
 	id, ferr := NotificationID(e)
 	if ferr != nil {
 		ceserver.WriteError(w, h.logger.With("ce_id", e.ID(), "ce_source", e.Source()), ferr)

@@ -77,16 +77,10 @@ var _ http.Handler = (*Handler)(nil)
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		http.NotFound(w, r)
+	e, ok := ceserver.ReadOneEvent(w, r, maxPingBytes, h.logger)
+	if !ok {
 		return
 	}
-	events, _, err := ceserver.ReadEvents(r, maxPingBytes, 1)
-	if err != nil {
-		ceserver.WriteError(w, h.logger, err)
-		return
-	}
-	e := events[0]
 	logger := h.logger.With("ce_id", e.ID(), "ce_source", e.Source())
 	job, ferr := JobOf(e)
 	if ferr != nil {
