@@ -44,14 +44,7 @@ type Deliverer struct {
 
 // ErrClosed means a delivery was asked of a Deliverer that is closing; nothing was claimed.
 // It is answered 503, so the source sends the dispatch again, to a pod that is not going.
-var ErrClosed error = closedError{}
-
-type closedError struct{}
-
-func (closedError) Error() string { return "deliverer is closed" }
-
-// Unavailable makes ceserver answer 503.
-func (closedError) Unavailable() bool { return true }
+var ErrClosed error = notification.UnavailableError("deliverer is closed")
 
 // DelivererConfig configures a Deliverer.
 type DelivererConfig struct {

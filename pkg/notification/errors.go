@@ -23,3 +23,13 @@ var (
 	// suppression to remove.
 	ErrSuppressionNotFound = errors.New("suppression not found")
 )
+
+// UnavailableError is an error that ceserver answers 503, so the caller tries again: a
+// datastore could not be reached, or the function is closing. It is a string so that each
+// owner declares its own sentinel, as store.ErrUnavailable and queue.ErrUnavailable do.
+type UnavailableError string
+
+func (e UnavailableError) Error() string { return string(e) }
+
+// Unavailable reports true; ceserver looks for this method, not for the type.
+func (UnavailableError) Unavailable() bool { return true }

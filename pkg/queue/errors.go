@@ -6,17 +6,14 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 // ErrUnavailable wraps errors that mean Redis could not be reached or is not serving yet
 // (loading, failing over): the request may succeed if tried again. Like store.ErrUnavailable
 // it reports Unavailable() true, which the HTTP layer answers with 503.
-var ErrUnavailable error = unavailableError{}
-
-type unavailableError struct{}
-
-func (unavailableError) Error() string     { return "redis unavailable" }
-func (unavailableError) Unavailable() bool { return true }
+var ErrUnavailable error = notification.UnavailableError("redis unavailable")
 
 // transientReplies are the prefixes of Redis error replies that a later try may not get.
 var transientReplies = []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY"}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 //go:embed migrations/*.sql
@@ -24,12 +25,7 @@ var migrations embed.FS
 // ErrUnavailable wraps errors that mean PostgreSQL could not be reached or did not answer in
 // time: the request may succeed if tried again. It reports Unavailable() true, which is how
 // ceserver maps it to 503 without depending on the store.
-var ErrUnavailable error = unavailableError{}
-
-type unavailableError struct{}
-
-func (unavailableError) Error() string     { return "database unavailable" }
-func (unavailableError) Unavailable() bool { return true }
+var ErrUnavailable error = notification.UnavailableError("database unavailable")
 
 // Store is Pulse's PostgreSQL store.
 type Store struct {
