@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/scheduler"
@@ -28,45 +29,20 @@ func (b *testBundle) addEntries(t *testing.T, n int) []string {
 	return ids
 }
 
-func (b *testBundle) entryIDs(t *testing.T) []string {
-	t.Helper()
-	msgs, err := b.redis.XRange(context.Background(), b.keys.Stream("high"), "-", "+").Result()
-	require.NoError(t, err)
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
-	}
-	return ids
-}
-
-// read delivers count new entries to consumer of group and returns their ids.
-func (b *testBundle) read(t *testing.T, group, consumer string, count int64) []string {
-	t.Helper()
-	g := queue.NewGroup(b.redis, b.keys, "high", group, consumer)
-	require.NoError(t, g.Create(context.Background()))
-	msgs, err := g.Read(context.Background(), count, 0)
-	require.NoError(t, err)
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
-	}
-	return ids
-}
-
-func (b *testBundle) ack(t *testing.T, group string, ids ...string) {
-	t.Helper()
-	require.NoError(t, queue.NewGroup(b.redis, b.keys, "high", group, "").Ack(context.Background(), ids...))
+// high is the high stream, for reading, acknowledging and listing its entries.
+func (b *testBundle) high() testfactory.Stream {
+	return testfactory.Stream{Client: b.redis, Keys: b.keys, Priority: "high"}
 }
 
 func TestTrimJob(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ids := b.addEntries(t, 4)
-	b.ack(t, "deliver", b.read(t, "deliver", "a", 3)...)
+	b.high().Ack(t, "deliver", b.high().Read(t, "deliver", "a", 3)...)
 	r := b.run(t, b.scheduler, scheduler.JobTrim)
 	require.Equal(t, map[string]int{"trimmed": 3, "dead_letters_trimmed": 0}, r.Counts)
 	require.True(t, r.Complete)
-	require.Equal(t, ids[3:], b.entryIDs(t))
+	require.Equal(t, ids[3:], b.high().EntryIDs(t))
 	require.Equal(t, []string{"n3"}, b.streamIDs(t, notification.High))
 }
 
