@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/ingest"
 	"github.com/pulse-knative/pulse/pkg/notification"
-	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
 
@@ -40,21 +37,10 @@ type operateBundle struct {
 func setupOperate(t *testing.T) *operateBundle {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
-	redisURL, prefix := pulsetest.Redis(t)
-	rdb, err := queue.Open(config.Redis{URL: redisURL})
-	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	logger := slog.New(slog.DiscardHandler)
-	committer := ingest.NewCommitter(st, queue.New(rdb, queue.NewKeys(prefix), nil), logger, 100, 1)
-	committer.Start()
 	cfg := config.Ingest{Auth: "token", Tokens: config.Tokens{cliToken: {"https://shop.example.com/"}, "tok-other": {"urn:other"}, opsToken: {"*"}},
 		MaxRequestBytes: 1 << 20, MaxBatch: 10, Retry: config.Retry{Schedule: []time.Duration{time.Second}}}
-	srv := httptest.NewServer(ingest.NewHandler(cfg, st, committer, logger))
-	t.Cleanup(func() { srv.Close(); committer.Stop() })
+	srv := testfactory.Ingest(t, cfg, testfactory.IngestOpts{Committers: 1})
+	st := srv.Store
 
 	b := &operateBundle{url: srv.URL, store: st, ids: map[string]string{}}
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

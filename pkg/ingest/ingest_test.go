@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/ingest"
@@ -68,24 +67,8 @@ func setupWith(t testing.TB, dbURL string) *testBundle {
 
 func setupConfig(t testing.TB, dbURL string, cfg config.Ingest) *testBundle {
 	t.Helper()
-	ctx := context.Background()
-	redisURL, prefix := pulsetest.Redis(t)
-	st, err := store.Open(ctx, config.Database{URL: dbURL, MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	if !strings.Contains(dbURL, "127.0.0.1:1/") {
-		require.NoError(t, st.Migrate(ctx))
-	}
-	rdb, err := queue.Open(config.Redis{URL: redisURL})
-	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	keys := queue.NewKeys(prefix)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	committer := ingest.NewCommitter(st, queue.New(rdb, keys, nil), logger, 100, 2)
-	committer.Start()
-	srv := httptest.NewServer(ingest.NewHandler(cfg, st, committer, logger))
-	t.Cleanup(func() { srv.Close(); committer.Stop() })
-	return &testBundle{url: srv.URL, store: st, redis: rdb, keys: keys}
+	srv := testfactory.Ingest(t, cfg, testfactory.IngestOpts{DatabaseURL: dbURL, NoMigrate: strings.Contains(dbURL, "127.0.0.1:1/")})
+	return &testBundle{url: srv.URL, store: srv.Store, redis: srv.Redis, keys: srv.Keys}
 }
 
 func webhookData(extra string) string {
