@@ -146,3 +146,11 @@ func (o *NotificationOpts) statusOrQueued() notification.Status {
 	}
 	return o.Status
 }
+
+// Get returns the notification id names as st has it, failing the test when it cannot.
+func Get(t testing.TB, st *store.Store, id string) notification.Notification {
+	t.Helper()
+	n, err := st.Get(t.Context(), id)
+	require.NoError(t, err)
+	return n
+}

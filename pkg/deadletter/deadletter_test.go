@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
+	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/deadletter"
 	"github.com/pulse-knative/pulse/pkg/delivery"
@@ -131,9 +132,7 @@ func (b *testBundle) dispatch(t *testing.T, p notification.Priority) []string {
 
 func (b *testBundle) status(t *testing.T, id string) notification.Status {
 	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n.Status
+	return testfactory.Get(t, b.store, id).Status
 }
 
 func TestRedriveDeliversEachEntryOnce(t *testing.T) {

@@ -48,9 +48,7 @@ type storeBundle struct {
 
 func (b *storeBundle) get(t *testing.T, id string) notification.Notification {
 	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n
+	return testfactory.Get(t, b.store, id)
 }
 
 type testBundle struct {

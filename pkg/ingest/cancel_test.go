@@ -89,9 +89,7 @@ func (b *cancelBundle) cancelEvent(t *testing.T, source, id, token string) (*htt
 
 func (b *cancelBundle) status(t *testing.T, id string) notification.Status {
 	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n.Status
+	return testfactory.Get(t, b.store, id).Status
 }
 
 func TestCancelByID(t *testing.T) {

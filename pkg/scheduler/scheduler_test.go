@@ -152,9 +152,7 @@ func (b *testBundle) streamIDs(t *testing.T, priority notification.Priority) []s
 
 func (b *testBundle) status(t *testing.T, id string) notification.Notification {
 	t.Helper()
-	n, err := b.store.Get(context.Background(), id)
-	require.NoError(t, err)
-	return n
+	return testfactory.Get(t, b.store, id)
 }
 
 func (b *testBundle) countStatus(t *testing.T, status notification.Status) int {
