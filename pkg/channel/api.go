@@ -138,6 +138,16 @@ func (c *APIClient) Exchange(req *http.Request) (Answer, error) {
 	return ans, nil
 }
 
+// Send sends req and classifies its answer with classify. A request that got no answer, or
+// an error answer that could not be read, is transient.
+func (c *APIClient) Send(req *http.Request, classify func(Answer) Result) Result {
+	ans, err := c.Exchange(req)
+	if err != nil {
+		return Result{Outcome: Transient, StatusCode: ans.StatusCode, Err: err}
+	}
+	return classify(ans)
+}
+
 // RetryAfter is the wait the answer's Retry-After header asks for, by the client's clock.
 func (c *APIClient) RetryAfter(a Answer) time.Duration {
 	return ParseRetryAfter(a.Header.Get("Retry-After"), c.now())

@@ -209,12 +209,7 @@ func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 	token.SetAuthHeader(req)
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", defaultUserAgent)
-
-	ans, err := p.api.Exchange(req)
-	if err != nil {
-		return channel.Result{Outcome: channel.Transient, StatusCode: ans.StatusCode, Err: err}
-	}
-	return p.answerResult(ans)
+	return p.api.Send(req, p.answerResult)
 }
 
 // encode builds the request body for m. Its errors name the bad part, never its content.

@@ -183,12 +183,7 @@ func (p *Provider) Send(ctx context.Context, m channel.Message) channel.Result {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", defaultUserAgent)
-
-	ans, err := p.api.Exchange(req)
-	if err != nil {
-		return channel.Result{Outcome: channel.Transient, StatusCode: ans.StatusCode, Err: err}
-	}
-	return p.answerResult(ans)
+	return p.api.Send(req, p.answerResult)
 }
 
 // answerResult classifies Twilio's answer.
