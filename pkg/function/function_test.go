@@ -1,4 +1,4 @@
-package function
+package function_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/internal/testfactory"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/function"
 	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
@@ -62,7 +63,7 @@ func TestRun(t *testing.T) {
 			var out bytes.Buffer
 			ctx := context.WithValue(t.Context(), ctxKey{}, "caller's")
 			ran := false
-			err := Run(ctx, "fn", &out, func(ctx context.Context, cfg testConfig, logger *slog.Logger) error {
+			err := function.Run(ctx, "fn", &out, func(ctx context.Context, cfg testConfig, logger *slog.Logger) error {
 				ran = true
 				require.Equal(t, "caller's", ctx.Value(ctxKey{}), "run gets the caller's context")
 				require.Equal(t, tc.env["PULSE_FUNCTION_TEST_SINK"], cfg.Sink)
@@ -89,7 +90,7 @@ func TestOpenDatastores(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	redisURL, prefix := pulsetest.Redis(t)
-	ds, err := OpenDatastores(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 2, Migrate: true},
+	ds, err := function.OpenDatastores(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 2, Migrate: true},
 		config.Redis{URL: redisURL, Prefix: prefix}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
@@ -132,7 +133,7 @@ func TestOpenDatastoresRefuses(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := OpenDatastores(tc.ctx, tc.db, tc.redis, slog.New(slog.DiscardHandler))
+			_, err := function.OpenDatastores(tc.ctx, tc.db, tc.redis, slog.New(slog.DiscardHandler))
 			require.EqualError(t, err, tc.wantErr)
 		})
 	}
