@@ -3,8 +3,10 @@ package privateserver
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,8 +22,21 @@ const startTimeout = 60 * time.Second
 // port between FreePort closing its listener and the server binding it.
 const startAttempts = 3
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listened on a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listened on a moment ago. It picks
+// from below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up by
+// default): a port from that range can be handed to an outgoing connection, or to another
+// test's ":0" listener, between this check and the caller's bind, and the caller's server
+// then fails with "address already in use" while something else answers on its port.
 func FreePort() (int, error) {
+	for range freePortTries {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
@@ -29,6 +44,14 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// The range FreePort picks from, below the ephemeral ports, and how many ports it tries there
+// before it takes one the kernel chooses.
+const (
+	freePortLow   = 20000
+	freePortHigh  = 32768
+	freePortTries = 50
+)
 
 // onFreePort calls start with free ports until one works, startAttempts times at most.
 func onFreePort(start func(port int) error) (int, error) {
