@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -396,12 +395,20 @@ func (e *runEnv) start(ctx context.Context, name, command string, extra map[stri
 	bin := e.h.plain
 	if profiled {
 		bin = e.h.profiled
-		spec.Pprof = fmt.Sprintf("127.0.0.1:%d", freePort())
+		pprofPort, err := privateserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		spec.Pprof = fmt.Sprintf("127.0.0.1:%d", pprofPort)
 		vars["PULSE_BENCH_PPROF_ADDR"] = spec.Pprof
 	}
 	spec.Path = filepath.Join(bin, command)
 	if command != "stream-source" {
-		spec.Port = freePort()
+		port, err := privateserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		spec.Port = port
 		spec.Ready = "/readyz"
 		vars["PORT"] = strconv.Itoa(spec.Port)
 	}
@@ -416,15 +423,6 @@ func (e *runEnv) start(ctx context.Context, name, command string, extra map[stri
 
 // errNotBuilt means a scenario needs a command that does not exist (yet) in the repository.
 var errNotBuilt = errors.New("not in the repository")
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("find a free port: %v", err))
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)
