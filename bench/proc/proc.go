@@ -68,21 +68,27 @@ func parseStat(pid int, b []byte) (Stat, error) {
 
 // PeakRSS returns VmHWM from /proc/<pid>/status: the most resident memory the process has had,
 // in bytes.
-func PeakRSS(pid int) (int64, error) {
+func PeakRSS(pid int) (int64, error) { return statusKB(pid, "VmHWM") }
+
+// RSS returns VmRSS from /proc/<pid>/status: the memory the process has resident now, in bytes.
+func RSS(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
+
+// statusKB reads the field named field, counted in kB, of /proc/<pid>/status, in bytes.
+func statusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse VmHWM of %d: %w", pid, err)
+				return 0, fmt.Errorf("parse %s of %d: %w", field, pid, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // All reads the stat of every process on the machine. Processes that exit while it reads are

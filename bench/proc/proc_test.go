@@ -38,6 +38,9 @@ func TestSelf(t *testing.T) {
 	if err != nil || rss <= 0 {
 		t.Errorf("PeakRSS = %d, %v", rss, err)
 	}
+	if now, err := RSS(os.Getpid()); err != nil || now <= 0 || now > rss {
+		t.Errorf("RSS = %d, %v; want positive and at most the peak %d", now, err, rss)
+	}
 	busy, total, err := MachineCPU()
 	if err != nil || busy <= 0 || total < busy {
 		t.Errorf("MachineCPU = %s, %s, %v", busy, total, err)
