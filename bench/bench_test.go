@@ -34,6 +34,8 @@ func TestSmoke(t *testing.T) {
 	opts.DrainConcurrency = 2
 	opts.ScrapeRows, opts.Scrapes = []int{2000}, 2
 	opts.History = 1000
+	opts.LoadPoints, opts.LoadDuration = []int{50}, 2*time.Second
+	opts.Soak, opts.SoakSample, opts.SoakHousekeeping = 30*time.Second, 5*time.Second, 10*time.Second
 	opts.Out, opts.Profiles = out, filepath.Join(out, "profiles")
 	opts.Install = false // a test installs nothing; the Celery runs are skipped without it
 	opts.Quick = true
@@ -81,9 +83,17 @@ func TestSmoke(t *testing.T) {
 		require.Positive(t, s.Throughput.Median, s.Scenario)
 	}
 	for _, name := range []string{"naive-single-c8", "ingest-single-c8", "ingest-paced-1000", "naive-batch-100",
-		"ingest-batch-100", "e2e-sink-0ms", "e2e-email", "drain-pulse-sink-0ms", "startup"} {
+		"ingest-batch-100", "e2e-sink-0ms", "e2e-load-50", "e2e-email", "drain-pulse-sink-0ms", "startup"} {
 		require.True(t, ran[name], "%s did not run", name)
 	}
+	require.NotNil(t, rep.Soak)
+	require.Empty(t, rep.Soak.Skipped)
+	require.Empty(t, rep.Soak.Error)
+	require.GreaterOrEqual(t, len(rep.Soak.Samples), 5, "a sample every 5 s for 30 s")
+	require.NotEmpty(t, rep.Soak.Verdicts)
+	require.Zero(t, rep.Soak.Errors)
+	require.Contains(t, string(md), "### Soak")
+	require.Contains(t, string(md), "### End to end: latency against offered load")
 	var profiled bool
 	for _, r := range rep.Runs {
 		if strings.HasPrefix(r.Scenario, "ingest-single") {

@@ -70,6 +70,8 @@ type Harness struct {
 	admin    *pgxpool.Pool
 	rdb      *redis.Client
 	runs     int
+	// done are the runs finished so far, for scenarios whose rates derive from others'.
+	done []Run
 	// scenario is the name of the scenario running, which names its profiles' directory.
 	scenario string
 	// cleanups run at Close: scenarios whose setup outlives one run (the scrape tables).

@@ -55,8 +55,8 @@ func (h *Harness) ingestScenarios() []scenario {
 			},
 		}
 		if c == 64 {
-			sc.Target = "≥ 10,000/s"
-			sc.Check = func(s *Summary) bool { return s.Throughput.Median >= 10000 }
+			sc.Target = fmt.Sprintf("≥ %g× naive", targetIngestOverNaive)
+			sc.Check = func(s *Summary) bool { return s.Ratio >= targetIngestOverNaive }
 		}
 		out = append(out, sc)
 	}
@@ -64,10 +64,8 @@ func (h *Harness) ingestScenarios() []scenario {
 		rate := o.PacedRate
 		out = append(out, scenario{
 			Name: fmt.Sprintf("ingest-paced-%.0f", rate), Group: "Ingest, single-event",
-			Title:  fmt.Sprintf("Pulse ingest at a fixed %.0f requests/s (open loop, latency from when each was due)", rate),
-			Unit:   "notifications/s",
-			Target: "p99 ≤ 25 ms at 5,000/s",
-			Check:  func(s *Summary) bool { return s.P99.Median <= 25 && s.Throughput.Median >= 0.95*rate },
+			Title: fmt.Sprintf("Pulse ingest at a fixed %.0f requests/s (open loop, latency from when each was due)", rate),
+			Unit:  "notifications/s",
 			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
 				send := func(ctx context.Context, t loadgen.Target, cl *loadgen.Client, first, n int) loadgen.Result {
 					return loadgen.Paced(ctx, t, cl, first, n, rate, 128)
@@ -91,8 +89,8 @@ func (h *Harness) ingestScenarios() []scenario {
 			Name: fmt.Sprintf("ingest-batch-%d", size), Group: "Ingest, batch", Baseline: base,
 			Title:  fmt.Sprintf("Pulse ingest, batches of %d (application/cloudevents-batch+json), concurrency %d", size, c),
 			Unit:   "notifications/s",
-			Target: "≥ 40,000/s",
-			Check:  func(s *Summary) bool { return s.Throughput.Median >= 40000 },
+			Target: fmt.Sprintf("≥ %g× naive", targetBatchOverNaive),
+			Check:  func(s *Summary) bool { return s.Ratio >= targetBatchOverNaive },
 			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
 				send := func(ctx context.Context, t loadgen.Target, cl *loadgen.Client, first, n int) loadgen.Result {
 					return loadgen.Batches(ctx, t, cl, first, n, size, c)

@@ -58,6 +58,8 @@ func main() {
 func (h *Harness) scenarios() []scenario {
 	out := h.ingestScenarios()
 	out = append(out, h.e2eScenarios()...)
+	// After the flood run, whose throughput it takes its rates from.
+	out = append(out, h.loadScenarios()...)
 	celerySkip := ""
 	for _, d := range h.opts.SinkDelays {
 		if h.opts.selected("drain-celery-sink-" + durationName(d)) {
@@ -119,9 +121,26 @@ func run(ctx context.Context, opts Options, command string, log io.Writer) error
 				continue
 			}
 			runs = append(runs, r)
+			h.done = append(h.done, r)
 			h.logf("rep %d %-24s %8.0f %s  p99 %7.1f ms  cpu %.2f s/1000  busy %3.0f%%  errors %d  (%s)",
 				rep, sc.Name, r.Throughput, sc.Unit, r.Latency.P99, r.CPUPer1000, 100*r.MachineBusy, r.Errors,
 				time.Since(start).Round(100*time.Millisecond))
+		}
+	}
+	var soak *SoakResult
+	if opts.Soak > 0 {
+		h.scenario = "soak"
+		h.logf("soak: %s at %d%% of the flood rate, sampled every %s", opts.Soak, soakPercent, opts.SoakSample)
+		soak = h.runSoak(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		if soak.Skipped != "" {
+			h.logf("skip soak: %s", soak.Skipped)
+		}
+		if soak.Error != "" {
+			failures["soak"] = append(failures["soak"], soak.Error)
+			h.logf("soak FAILED: %s", soak.Error)
 		}
 	}
 	for i := range runs {
@@ -143,7 +162,7 @@ func run(ctx context.Context, opts Options, command string, log io.Writer) error
 		profileDir = rel
 	}
 	rep := &Report{ProfileDir: profileDir, Generated: time.Now(), Command: strings.TrimSpace(command), Quick: opts.Quick, Options: opts,
-		DatabaseURL: redact(h.dbURL), RedisURL: redact(h.redisURL), PrivatePostgres: h.pg != nil, PrivateRedis: h.redis != nil, Machine: machine, Runs: runs, Summaries: summarise(scenarios, runs, failures, machine.Cores),
+		DatabaseURL: redact(h.dbURL), RedisURL: redact(h.redisURL), PrivatePostgres: h.pg != nil, PrivateRedis: h.redis != nil, Machine: machine, Runs: runs, Summaries: summarise(scenarios, runs, failures, machine.Cores), Soak: soak,
 		Duration: time.Since(started).Seconds()}
 	if err := writeReport(opts.Out, rep); err != nil {
 		return err

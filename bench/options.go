@@ -49,6 +49,17 @@ type Options struct {
 	E2EConcurrency, E2EStreamConcurrency int
 	// SinkDelays are the webhook sink's answer delays of the end-to-end and drain runs.
 	SinkDelays []time.Duration
+	// LoadPoints are the end-to-end load curve's offered rates, in percent of the flood
+	// throughput (e2e-sink-0ms's median so far in the run); LoadDuration how long each point
+	// sends. LoadBase is the 100 % rate when e2e-sink-0ms is not in the run (0: the curve and
+	// the soak are not run then).
+	LoadPoints   []int
+	LoadDuration time.Duration
+	LoadBase     float64
+	// Soak is how long the soak runs at SoakPercent of the flood throughput, after every
+	// repetition (0: no soak); SoakSample how often it samples; SoakHousekeeping how often
+	// purge and trim run during it, and the retention purge keeps (0: a sixth of the soak).
+	Soak, SoakSample, SoakHousekeeping time.Duration
 	// DrainConcurrency is the concurrency of the Celery worker (prefork processes) and of
 	// Pulse's stream source in the drain runs.
 	DrainConcurrency int
@@ -93,6 +104,10 @@ func defaultOptions() Options {
 		E2EStreamConcurrency: 100,
 		SinkDelays:           []time.Duration{0, 10 * time.Millisecond},
 		DrainConcurrency:     8,
+		LoadPoints:           []int{25, 50, 75, 90},
+		LoadDuration:         30 * time.Second,
+		Soak:                 time.Hour,
+		SoakSample:           time.Minute,
 		Python:               "/usr/bin/python3",
 		Install:              true,
 		ScrapeRows:           []int{1_000_000, 10_000_000},
@@ -129,6 +144,12 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.E2EStreamConcurrency, "e2e-stream-concurrency", o.E2EStreamConcurrency, "stream source concurrency in end-to-end runs (a deliver pod's containerConcurrency)")
 	delays := fs.String("sink-delays", "0s,10ms", "webhook sink answer delays")
 	fs.IntVar(&o.DrainConcurrency, "drain-concurrency", o.DrainConcurrency, "Celery prefork processes and Pulse stream-source concurrency in drain runs")
+	loadPoints := fs.String("load-points", joinInts(o.LoadPoints), "offered rates of the end-to-end load curve, in percent of e2e-sink-0ms's throughput")
+	fs.DurationVar(&o.LoadDuration, "load-duration", o.LoadDuration, "how long each load-curve point sends (10s with -quick)")
+	fs.Float64Var(&o.LoadBase, "load-base", 0, "the flood rate (delivered/s) the load curve and soak take percentages of when e2e-sink-0ms is not run")
+	fs.DurationVar(&o.Soak, "soak", o.Soak, "soak duration at 50% of the flood rate, after the repetitions (0: none; -quick: none unless given)")
+	fs.DurationVar(&o.SoakSample, "soak-sample", o.SoakSample, "soak sampling interval (10s when the soak is shorter than 10m)")
+	fs.DurationVar(&o.SoakHousekeeping, "soak-housekeeping", 0, "how often purge and trim run in the soak, and purge's retention (0: a sixth of the soak)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python with Debian's python3-celery")
 	fs.BoolVar(&o.Install, "install", o.Install, "install python3-celery and friends with apt-get when missing (as root)")
 	rows := fs.String("scrape-rows", joinInts(o.ScrapeRows), "table sizes to scrape the metrics function at (empty: skip)")
@@ -169,6 +190,15 @@ func parseFlags(args []string) (Options, error) {
 		if !set["scrapes"] {
 			o.Scrapes = 5
 		}
+		if !set["load-duration"] {
+			o.LoadDuration = 10 * time.Second
+		}
+		if !set["soak"] {
+			o.Soak = 0
+		}
+	}
+	if !set["soak-sample"] && o.Soak < 10*time.Minute {
+		o.SoakSample = 10 * time.Second
 	}
 	var err error
 	if o.IngestConcurrency, err = parseInts(*ingestC); err != nil {
@@ -187,6 +217,12 @@ func parseFlags(args []string) (Options, error) {
 			return o, fmt.Errorf("-sink-delays: %w", err)
 		}
 		o.SinkDelays = append(o.SinkDelays, v)
+	}
+	if o.LoadPoints, err = parseInts(*loadPoints); err != nil {
+		return o, fmt.Errorf("-load-points: %w", err)
+	}
+	if o.LoadDuration <= 0 || o.LoadBase < 0 || o.Soak < 0 || o.SoakSample <= 0 || o.SoakHousekeeping < 0 {
+		return o, fmt.Errorf("-load-duration and -soak-sample must be positive, -load-base, -soak and -soak-housekeeping not negative")
 	}
 	o.Only = splitList(*only)
 	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.E2EStreamConcurrency < 1 || o.DrainConcurrency < 1 || o.History < 0 {

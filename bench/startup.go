@@ -21,10 +21,10 @@ func (h *Harness) startupScenario() scenario {
 	return scenario{
 		Name: "startup", Group: "Start-up",
 		Title:  "process start to /readyz 200 (stream-source: to its first event at the sink), against a migrated schema",
-		Target: "each function ready ≤ 100 ms",
+		Target: fmt.Sprintf("each function ready ≤ %d ms", targetReadyMS),
 		Check: func(s *Summary) bool {
 			for _, p := range s.Processes {
-				if p.ReadyMS.Median > 100 {
+				if p.ReadyMS.Median > targetReadyMS {
 					return false
 				}
 			}

@@ -44,6 +44,7 @@ type Summary struct {
 	P50        stats.Spread `json:"p50_ms"`
 	P90        stats.Spread `json:"p90_ms"`
 	P99        stats.Spread `json:"p99_ms"`
+	MaxMS      stats.Spread `json:"max_ms"`
 	CPUPer1000 stats.Spread `json:"cpu_seconds_per_1000"`
 	// The parts of CPUPer1000 outside the processes, per 1000 notifications.
 	PGBackendPer1000    stats.Spread     `json:"postgres_backend_cpu_per_1000"`
@@ -127,6 +128,7 @@ func fill(s *Summary, rs []Run, cores int) {
 	s.P50 = col(func(r Run) float64 { return r.Latency.P50 })
 	s.P90 = col(func(r Run) float64 { return r.Latency.P90 })
 	s.P99 = col(func(r Run) float64 { return r.Latency.P99 })
+	s.MaxMS = col(func(r Run) float64 { return r.Latency.Max })
 	s.CPUPer1000 = col(func(r Run) float64 { return r.CPUPer1000 })
 	s.PGBackendPer1000 = per1000(func(r Run) float64 { return r.PostgresBackendCPU })
 	s.PGBackgroundPer1000 = per1000(func(r Run) float64 { return r.PostgresBackgroundCPU })
