@@ -95,6 +95,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	p("\n")
 	targets(w, rep.Summaries)
+	riverComparison(w, rep.Summaries)
 	for _, s := range rep.Summaries {
 		if s.Scenario == "startup" {
 			startupTable(w, s)
@@ -216,7 +217,7 @@ func targets(w io.Writer, sums []*Summary) {
 			continue
 		}
 		for _, p := range s.Processes {
-			if p.Role == "sut" && p.Name != "celery-worker" && p.PeakRSSMB.Max > rss {
+			if p.Role == "sut" && !baselineProcesses[p.Name] && p.PeakRSSMB.Max > rss {
 				rss, where, largest = p.PeakRSSMB.Max, fmt.Sprintf("%s in %s", p.Name, s.Scenario), p
 			}
 		}
@@ -245,6 +246,56 @@ func targets(w io.Writer, sums []*Summary) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r.target, r.figure, r.verdict)
 	}
 	fmt.Fprintln(w)
+}
+
+// baselineProcesses are the processes of the baselines, which the targets on Pulse's functions
+// leave out.
+var baselineProcesses = map[string]bool{"celery-worker": true, "river-worker": true}
+
+// riverComparison sets Pulse's deliver path beside the River worker at each sink delay: the
+// same work per notification, at the same concurrency, from a pre-filled queue, in the same
+// run.
+func riverComparison(w io.Writer, sums []*Summary) {
+	by := map[string]*Summary{}
+	for _, s := range sums {
+		if s.Runs > 0 {
+			by[s.Scenario] = s
+		}
+	}
+	var rows []string
+	for _, s := range sums {
+		delay, ok := strings.CutPrefix(s.Scenario, "drain-pulse-")
+		if !ok {
+			continue
+		}
+		pulse, river := by[s.Scenario], by["drain-river-"+delay]
+		if pulse == nil || river == nil || river.Throughput.Median <= 0 {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %.0f | %.0f | %.2f× | %.2f / %.2f | %s / %s |",
+			strings.TrimPrefix(delay, "sink-"), pulse.Throughput.Median, river.Throughput.Median,
+			pulse.Throughput.Median/river.Throughput.Median, pulse.CPUPer1000.Median, river.CPUPer1000.Median,
+			peakRSS(pulse), peakRSS(river)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "### Pulse's deliver path against River, same concurrency, pre-filled queue\n\n")
+	fmt.Fprintf(w, "`drain-pulse-*` over `drain-river-*` from this run (medians): both load the row, POST the signed webhook to the same sink and record the outcome, at the same concurrency, on the same PostgreSQL cluster. CPU-s/1000 counts each system's processes, PostgreSQL and Redis.\n\n")
+	fmt.Fprintf(w, "| sink delay | Pulse delivered/s | River delivered/s | Pulse ÷ River | CPU-s/1000 Pulse / River | largest peak RSS MB Pulse / River |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
+
+// peakRSS is the largest peak RSS of one process of a scenario, in MB.
+func peakRSS(s *Summary) string {
+	var v float64
+	for _, p := range s.Processes {
+		v = max(v, p.PeakRSSMB.Max)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func startupTable(w io.Writer, s *Summary) {
