@@ -55,6 +55,7 @@ func TestSmoke(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(md), "QUICK MODE")
 	require.Contains(t, string(md), "## What bounds each figure")
+	require.Contains(t, string(md), "Pulse's deliver path against River")
 
 	var rep Report
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
@@ -83,7 +84,7 @@ func TestSmoke(t *testing.T) {
 		require.Positive(t, s.Throughput.Median, s.Scenario)
 	}
 	for _, name := range []string{"naive-single-c8", "ingest-single-c8", "ingest-paced-1000", "naive-batch-100",
-		"ingest-batch-100", "e2e-sink-0ms", "e2e-load-50", "e2e-email", "drain-pulse-sink-0ms", "startup"} {
+		"ingest-batch-100", "e2e-sink-0ms", "e2e-load-50", "e2e-email", "drain-river-sink-0ms", "drain-pulse-sink-0ms", "startup"} {
 		require.True(t, ran[name], "%s did not run", name)
 	}
 	require.NotNil(t, rep.Soak)

@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pulse-knative/pulse/bench/proc"
+	"github.com/pulse-knative/pulse/bench/riverpeer"
+	"github.com/pulse-knative/pulse/internal/privateserver"
 	"github.com/pulse-knative/pulse/pkg/queue"
 )
 
@@ -34,21 +36,44 @@ func (h *Harness) drainScenarios(skip string) []scenario {
 			Title: fmt.Sprintf("Celery worker (prefork, concurrency %d, Redis broker): load row, POST, UPDATE; sink after %s", c, d),
 			Unit:  "delivered/s", skip: skip,
 			run: func(ctx context.Context, rep int, _ bool) (Run, error) {
-				return h.runDrain(ctx, d, false, false)
+				return h.runDrain(ctx, d, drainCelery, false)
 			},
 		})
-		sc := scenario{
+		out = append(out, scenario{
+			Name: "drain-river-sink-" + durationName(d), Group: "Old stack: drain a pre-filled queue", Baseline: celery,
+			Title: fmt.Sprintf("River %s worker (MaxWorkers %d, FetchCooldown %s, FetchPollInterval %s as River's own benchmark, pgx pool of %d, otherwise River's defaults; pgx, net/http keep-alive): load row, POST, UPDATE; sink after %s",
+				riverVersion, c, riverpeer.FetchCooldown, riverpeer.FetchPollInterval, riverpeer.PoolConns(c), d),
+			Unit: "delivered/s",
+			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
+				return h.runDrain(ctx, d, drainRiver, profile)
+			},
+		})
+		out = append(out, scenario{
 			Name: "drain-pulse-sink-" + durationName(d), Group: "Old stack: drain a pre-filled queue", Baseline: celery,
 			Title: fmt.Sprintf("Pulse stream-source (concurrency %d) → deliver-high: claim, POST, record; sink after %s", c, d),
 			Unit:  "delivered/s",
 			run: func(ctx context.Context, rep int, profile bool) (Run, error) {
-				return h.runDrain(ctx, d, true, profile)
+				return h.runDrain(ctx, d, drainPulse, profile)
 			},
-		}
-		out = append(out, sc)
+		})
 	}
 	return out
 }
+
+// riverVersion is the River release the River baseline is built with (go.mod).
+const riverVersion = "v0.51.2"
+
+// drainConsumer is what drains the queue in a drain run.
+type drainConsumer int
+
+const (
+	// drainCelery is the old stack's Celery worker on a Redis list.
+	drainCelery drainConsumer = iota
+	// drainRiver is a River worker on River's job table.
+	drainRiver
+	// drainPulse is Pulse's stream source and deliver-high on the high stream.
+	drainPulse
+)
 
 // celeryMissing installs the old stack's packages when it can (as root, with apt-get) and
 // returns why the Celery runs cannot happen, or "" when they can.
@@ -108,9 +133,9 @@ func prefill(ctx context.Context, e *runEnv, n int, sinkURL string) ([]string, e
 }
 
 // runDrain fills a queue with N notifications, starts the consumer and measures from its
-// first delivery to its last: Pulse's stream source and deliver-high (pulse), or a Celery
-// worker.
-func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, profile bool) (Run, error) {
+// first delivery to its last: Pulse's stream source and deliver-high, a Celery worker or a
+// River worker.
+func (h *Harness) runDrain(ctx context.Context, delay time.Duration, consumer drainConsumer, profile bool) (Run, error) {
 	n := h.opts.DrainN
 	r := Run{N: n}
 	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) { return startSink(delay) })
@@ -125,7 +150,8 @@ func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, prof
 	}
 	var procs []*proc.Process
 	var consumerStart time.Time
-	if pulse {
+	switch consumer {
+	case drainPulse:
 		if err := h.fillStream(ctx, e, ids); err != nil {
 			return r, err
 		}
@@ -135,7 +161,20 @@ func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, prof
 		}
 		consumerStart = source.Started()
 		procs = []*proc.Process{deliver, source}
-	} else {
+	case drainRiver:
+		if err := riverpeer.Migrate(ctx, e.pool, e.schema); err != nil {
+			return r, err
+		}
+		if err := riverpeer.Enqueue(ctx, e.pool, e.schema, ids); err != nil {
+			return r, err
+		}
+		worker, err := h.startRiver(ctx, e, profile)
+		if err != nil {
+			return r, err
+		}
+		consumerStart = worker.Started()
+		procs = []*proc.Process{worker}
+	default:
 		queueKey := "{" + e.prefix + "}:celery:high_priority"
 		if err := h.fillCeleryQueue(ctx, queueKey, ids); err != nil {
 			return r, err
@@ -187,7 +226,7 @@ func (h *Harness) runDrain(ctx context.Context, delay time.Duration, pulse, prof
 	total, distinct, invalid := s.Stats()
 	r.Duplicates = total - distinct
 	r.Errors += invalid
-	if pulse {
+	if consumer == drainPulse {
 		lat, err := latencies(context.WithoutCancel(ctx), e, "delivered_at - sending_at")
 		if err == nil {
 			r.Latency = lat
@@ -274,6 +313,39 @@ func (h *Harness) startCelery(ctx context.Context, e *runEnv, queueKey string) (
 		Args: []string{"-m", "celery", "-A", "pulse_old", "worker", "--pool=prefork",
 			"--concurrency=" + strconv.Itoa(h.opts.DrainConcurrency), "--loglevel=WARNING",
 			"--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queueKey, "-n", e.prefix + "@bench"},
+	}
+	p, err := proc.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	e.procs = append(e.procs, p)
+	return p, nil
+}
+
+// startRiver starts the River baseline's worker (bench/riverworker) on the run's schema, where
+// River's tables and jobs already are. A profiled run gives it the pprof listener, as Pulse's
+// processes get.
+func (h *Harness) startRiver(ctx context.Context, e *runEnv, profiled bool) (*proc.Process, error) {
+	const command = "riverworker"
+	if err := h.needBuilt(command); err != nil {
+		return nil, err
+	}
+	spec := proc.Spec{Name: "river-worker", Path: filepath.Join(h.plain, command), LogDir: h.work,
+		Env: append(os.Environ(),
+			"BENCH_RIVER_DATABASE_URL="+e.dbURL,
+			"BENCH_RIVER_SCHEMA="+e.schema,
+			"BENCH_RIVER_WEBHOOK_SECRET="+secret,
+			"BENCH_RIVER_MAX_WORKERS="+strconv.Itoa(h.opts.DrainConcurrency),
+			"GODEBUG=gctrace=1", // heap figures, as Pulse's processes; see gcTrace
+		)}
+	if profiled {
+		port, err := privateserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		spec.Path = filepath.Join(h.profiled, command)
+		spec.Pprof = fmt.Sprintf("127.0.0.1:%d", port)
+		spec.Env = append(spec.Env, "PULSE_BENCH_PPROF_ADDR="+spec.Pprof)
 	}
 	p, err := proc.Start(ctx, spec)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ var commands = []struct{ name, pkg string }{
 	{"cron", "./functions/cron"},
 	{"metrics", "./functions/metrics"},
 	{"stream-source", "./cmd/stream-source"},
+}
+
+// baselineCommands are programs the bench builds beside Pulse's that are not Pulse's: the
+// River baseline's worker. They are left out of the binary sizes and start-up figures.
+var baselineCommands = []struct{ name, pkg string }{
+	{"riverworker", "./bench/riverworker"},
 }
 
 // buildFlags are ko.yaml's: the sizes reported are those of the images' binaries.
@@ -171,7 +178,8 @@ func (h *Harness) logf(format string, args ...any) {
 func (h *Harness) build(ctx context.Context) error {
 	var pkgs []string
 	overlay := map[string]string{}
-	for _, c := range commands {
+	all := slices.Concat(commands, baselineCommands)
+	for _, c := range all {
 		dir := filepath.Join(h.root, c.pkg)
 		if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
 			continue
@@ -198,7 +206,7 @@ func (h *Harness) build(ctx context.Context) error {
 		}
 		// Some command does not build (someone is changing it): build them one by one and
 		// leave out those that fail, with the reason, so that the others are measured.
-		for _, c := range commands {
+		for _, c := range all {
 			if !h.built[c.name] {
 				continue
 			}
@@ -383,11 +391,8 @@ func (e *runEnv) functionEnv(extra map[string]string) []string {
 // /readyz (HTTP functions) or at once (the stream source). A profiled process gets the pprof
 // listener.
 func (e *runEnv) start(ctx context.Context, name, command string, extra map[string]string, profiled bool) (*proc.Process, error) {
-	if !e.h.built[command] {
-		if why := e.h.buildErrors[command]; why != "" {
-			return nil, errors.New(why)
-		}
-		return nil, fmt.Errorf("%w: %s", errNotBuilt, command)
+	if err := e.h.needBuilt(command); err != nil {
+		return nil, err
 	}
 	vars := map[string]string{}
 	for k, v := range extra {
@@ -421,6 +426,17 @@ func (e *runEnv) start(ctx context.Context, name, command string, extra map[stri
 	}
 	e.procs = append(e.procs, p)
 	return p, nil
+}
+
+// needBuilt says why the command named command cannot be started, or nil when it was built.
+func (h *Harness) needBuilt(command string) error {
+	if h.built[command] {
+		return nil
+	}
+	if why := h.buildErrors[command]; why != "" {
+		return errors.New(why)
+	}
+	return fmt.Errorf("%w: %s", errNotBuilt, command)
 }
 
 // errNotBuilt means a scenario needs a command that does not exist (yet) in the repository.

@@ -97,6 +97,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	p("\n")
 	targets(w, rep.Summaries, rep.Soak)
+	riverComparison(w, rep.Summaries)
 	loadCurve(w, rep.Summaries)
 	soakSection(w, rep.Soak)
 	for _, s := range rep.Summaries {
@@ -126,7 +127,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	p("- Ingest runs send %d warm-up requests (not measured) before the window opens. The naive baselines run inside the bench process (pgx and go-redis, no HTTP); their CPU is the bench process's.\n", warmup(rep.Options.N))
 	p("- End to end: the window opens before the first POST and closes when every notification is `delivered` in PostgreSQL; throughput is N over (last `delivered_at` − first POST); latency is `delivered_at − created_at` per notification.\n")
-	p("- Drain runs: the queue (Redis list for Celery, stream for Pulse) holds all N before the consumer starts; the window opens at the first delivery, so start-up (seconds for Python) is not counted; throughput is (N−1) over (last − first `delivered_at`). The Celery task uses raw psycopg2 and one keep-alive `requests.Session` per process (the old system used the Django ORM: slower), and signs each webhook as Pulse does, since the sink verifies signatures.\n")
+	p("- Drain runs: the queue (Redis list for Celery, River's job table in the run's schema for River, stream for Pulse) holds all N before the consumer starts; the window opens at the first delivery, so start-up (seconds for Python) is not counted; throughput is (N−1) over (last − first `delivered_at`). The Celery task uses raw psycopg2 and one keep-alive `requests.Session` per process (the old system used the Django ORM: slower), and signs each webhook as Pulse does, since the sink verifies signatures. The River worker (bench/riverpeer) does the same work with pgx and net/http, its job arguments carrying only the notification id; it records a refused webhook as failed rather than have River retry it, as the Celery task does.\n")
 	if !rep.PrivatePostgres || !rep.PrivateRedis {
 		p("- PostgreSQL's background processes (WAL writer, checkpointer) and Redis serve every user of a shared server: other work on it during a run is counted in them.\n")
 	}
@@ -163,6 +164,56 @@ func datastores(w io.Writer, rep *Report) {
 		p("| %s | %s | %s |\n", st.Name, strings.ReplaceAll(st.Value, "|", "\\|"), st.Source)
 	}
 	p("\n")
+}
+
+// baselineProcesses are the processes of the baselines, which the targets on Pulse's functions
+// leave out.
+var baselineProcesses = map[string]bool{"celery-worker": true, "river-worker": true}
+
+// riverComparison sets Pulse's deliver path beside the River worker at each sink delay: the
+// same work per notification, at the same concurrency, from a pre-filled queue, in the same
+// run.
+func riverComparison(w io.Writer, sums []*Summary) {
+	by := map[string]*Summary{}
+	for _, s := range sums {
+		if s.Runs > 0 {
+			by[s.Scenario] = s
+		}
+	}
+	var rows []string
+	for _, s := range sums {
+		delay, ok := strings.CutPrefix(s.Scenario, "drain-pulse-")
+		if !ok {
+			continue
+		}
+		pulse, river := by[s.Scenario], by["drain-river-"+delay]
+		if pulse == nil || river == nil || river.Throughput.Median <= 0 {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %.0f | %.0f | %.2f× | %.2f / %.2f | %s / %s |",
+			strings.TrimPrefix(delay, "sink-"), pulse.Throughput.Median, river.Throughput.Median,
+			pulse.Throughput.Median/river.Throughput.Median, pulse.CPUPer1000.Median, river.CPUPer1000.Median,
+			peakRSS(pulse), peakRSS(river)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "### Pulse's deliver path against River, same concurrency, pre-filled queue\n\n")
+	fmt.Fprintf(w, "`drain-pulse-*` over `drain-river-*` from this run (medians): both load the row, POST the signed webhook to the same sink and record the outcome, at the same concurrency, on the same PostgreSQL cluster. CPU-s/1000 counts each system's processes, PostgreSQL and Redis.\n\n")
+	fmt.Fprintf(w, "| sink delay | Pulse delivered/s | River delivered/s | Pulse ÷ River | CPU-s/1000 Pulse / River | largest peak RSS MB Pulse / River |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
+
+// peakRSS is the largest peak RSS of one process of a scenario, in MB.
+func peakRSS(s *Summary) string {
+	var v float64
+	for _, p := range s.Processes {
+		v = max(v, p.PeakRSSMB.Max)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func startupTable(w io.Writer, s *Summary) {

@@ -99,7 +99,7 @@ func targetRows(sums []*Summary, soak *SoakResult) []targetRow {
 			continue
 		}
 		for _, p := range s.Processes {
-			if p.Role == "sut" && p.Name != "celery-worker" && !strings.Contains(p.Name, "river") && p.PeakRSSMB.Max > rss {
+			if p.Role == "sut" && !baselineProcesses[p.Name] && p.PeakRSSMB.Max > rss {
 				rss, where, largest = p.PeakRSSMB.Max, fmt.Sprintf("%s in %s", p.Name, s.Scenario), p
 			}
 		}
