@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/testfactory"
@@ -218,5 +219,37 @@ func TestConcurrentClaimsOfTheSameIDs(t *testing.T) {
 		for id, n := range won {
 			require.Equal(t, 1, n, "round %d: %s claimed %d times", round, id, n)
 		}
+	}
+}
+
+// TestStorageParameters checks that the migrations leave the hot tables with the storage
+// parameters docs/performance.md describes.
+func TestStorageParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rows, err := b.store.Pool().Query(context.Background(), `
+		select c.relname, coalesce(c.reloptions, '{}')
+		from pg_class c
+		where c.relnamespace = current_schema()::regnamespace
+			and c.relname in ('notifications', 'delivery_attempts', 'notification_counts')`)
+	require.NoError(t, err)
+	got := map[string][]string{}
+	for rows.Next() {
+		var name string
+		var opts []string
+		require.NoError(t, rows.Scan(&name, &opts))
+		slices.Sort(opts)
+		got[name] = opts
+	}
+	require.NoError(t, rows.Err())
+	want := map[string][]string{
+		"notifications": {"autovacuum_analyze_scale_factor=0.05", "autovacuum_vacuum_insert_scale_factor=0.05",
+			"autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=1000", "fillfactor=90"},
+		"delivery_attempts": {"autovacuum_vacuum_insert_scale_factor=0.05", "autovacuum_vacuum_scale_factor=0.02",
+			"autovacuum_vacuum_threshold=1000"},
+		"notification_counts": {"fillfactor=50"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("storage parameters (-want +got):\n%s", diff)
 	}
 }
