@@ -253,3 +253,28 @@ func TestStorageParameters(t *testing.T) {
 		t.Errorf("storage parameters (-want +got):\n%s", diff)
 	}
 }
+
+// TestClaimCommitsAsynchronouslyAlone checks that the claim's asynchronous commit stays in its
+// own transaction: the connection it ran on commits as configured afterwards, so a record
+// that follows on it still waits for its WAL to reach the disk.
+func TestClaimCommitsAsynchronouslyAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := &testBundle{now: time.Now()}
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{MaxConns: 1})
+	ids := b.insert(t, webhookRequest("s", "1"), webhookRequest("s", "2"))
+
+	claimed, err := b.store.ClaimMany(ctx, ids, time.Minute)
+	require.NoError(t, err)
+	for _, c := range claimed {
+		require.NoError(t, c.Err)
+	}
+	var setting string
+	require.NoError(t, b.store.Pool().QueryRow(ctx, `show synchronous_commit`).Scan(&setting))
+	require.Equal(t, "on", setting)
+	again, err := b.store.ClaimMany(ctx, ids, time.Minute)
+	require.NoError(t, err)
+	for _, c := range again {
+		require.ErrorIs(t, c.Err, notification.ErrNotClaimable)
+	}
+}
