@@ -151,11 +151,17 @@ func TestListFiltersUseIndexes(t *testing.T) {
 // the tests that read the planner's choices.
 func planStore(t *testing.T) *Store {
 	t.Helper()
-	ctx := context.Background()
-	opened, err := Open(ctx, config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 2})
+	s := emptyStore(t)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+// emptyStore opens a store on a fresh schema of the test database, without migrating it.
+func emptyStore(t *testing.T) *Store {
+	t.Helper()
+	opened, err := Open(context.Background(), config.Database{URL: pulsetest.DatabaseURL(t), MaxConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(opened.Close)
-	require.NoError(t, opened.Migrate(ctx))
 	return opened
 }
 

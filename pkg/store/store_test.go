@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/testfactory"
@@ -218,5 +219,62 @@ func TestConcurrentClaimsOfTheSameIDs(t *testing.T) {
 		for id, n := range won {
 			require.Equal(t, 1, n, "round %d: %s claimed %d times", round, id, n)
 		}
+	}
+}
+
+// TestStorageParameters checks that the migrations leave the hot tables with the storage
+// parameters docs/performance.md describes.
+func TestStorageParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rows, err := b.store.Pool().Query(context.Background(), `
+		select c.relname, coalesce(c.reloptions, '{}')
+		from pg_class c
+		where c.relnamespace = current_schema()::regnamespace
+			and c.relname in ('notifications', 'delivery_attempts', 'notification_counts')`)
+	require.NoError(t, err)
+	got := map[string][]string{}
+	for rows.Next() {
+		var name string
+		var opts []string
+		require.NoError(t, rows.Scan(&name, &opts))
+		slices.Sort(opts)
+		got[name] = opts
+	}
+	require.NoError(t, rows.Err())
+	want := map[string][]string{
+		"notifications": {"autovacuum_analyze_scale_factor=0.05", "autovacuum_vacuum_insert_scale_factor=0.05",
+			"autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=1000", "fillfactor=90"},
+		"delivery_attempts": {"autovacuum_vacuum_insert_scale_factor=0.05", "autovacuum_vacuum_scale_factor=0.02",
+			"autovacuum_vacuum_threshold=1000"},
+		"notification_counts": {"fillfactor=50"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("storage parameters (-want +got):\n%s", diff)
+	}
+}
+
+// TestClaimCommitsAsynchronouslyAlone checks that the claim's asynchronous commit stays in its
+// own transaction: the connection it ran on commits as configured afterwards, so a record
+// that follows on it still waits for its WAL to reach the disk.
+func TestClaimCommitsAsynchronouslyAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := &testBundle{now: time.Now()}
+	b.store = testfactory.Store(ctx, t, &testfactory.StoreOpts{MaxConns: 1})
+	ids := b.insert(t, webhookRequest("s", "1"), webhookRequest("s", "2"))
+
+	claimed, err := b.store.ClaimMany(ctx, ids, time.Minute)
+	require.NoError(t, err)
+	for _, c := range claimed {
+		require.NoError(t, c.Err)
+	}
+	var setting string
+	require.NoError(t, b.store.Pool().QueryRow(ctx, `show synchronous_commit`).Scan(&setting))
+	require.Equal(t, "on", setting)
+	again, err := b.store.ClaimMany(ctx, ids, time.Minute)
+	require.NoError(t, err)
+	for _, c := range again {
+		require.ErrorIs(t, c.Err, notification.ErrNotClaimable)
 	}
 }
