@@ -89,6 +89,56 @@ func TestInsertIsIdempotent(t *testing.T) {
 	require.Equal(t, map[string]string{"tenant": "t1"}, n.Metadata)
 }
 
+// TestInsertAnswersEachItemInPlace: in a statement mixing new requests, repeats of stored ones
+// and repeats within the statement, each answer lands at its item's position, and every row
+// holds its own values, null columns included.
+func TestInsertAnswersEachItemInPlace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	stored, err := b.store.Insert(ctx, []store.NewNotification{webhookRequest("s", "old")})
+	require.NoError(t, err)
+
+	later, expires := b.now.Add(time.Hour).UTC().Truncate(time.Microsecond), b.now.Add(2*time.Hour).UTC().Truncate(time.Microsecond)
+	scheduled := webhookRequest("s", "scheduled")
+	scheduled.Request.SendAt, scheduled.Request.ExpiresAt = &later, &expires
+	bare := webhookRequest("s", "bare")
+	bare.Request.Data, bare.Request.Metadata = nil, nil
+	got, err := b.store.Insert(ctx, []store.NewNotification{
+		bare, webhookRequest("s", "bare"), webhookRequest("s", "old"), scheduled, webhookRequest("s", "old"),
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 5)
+	for i, want := range []struct {
+		eventID   string
+		duplicate bool
+		status    notification.Status
+	}{{"bare", false, notification.Queued}, {"bare", true, notification.Queued}, {"old", true, notification.Queued},
+		{"scheduled", false, notification.Scheduled}, {"old", true, notification.Queued}} {
+		require.Equal(t, want.eventID, got[i].EventID, "item %d", i)
+		require.Equal(t, want.duplicate, got[i].Duplicate, "item %d", i)
+		require.Equal(t, want.status, got[i].Status, "item %d", i)
+	}
+	require.Equal(t, got[0].ID, got[1].ID)
+	require.Equal(t, stored[0].ID, got[2].ID)
+	require.Equal(t, stored[0].ID, got[4].ID)
+
+	n, err := b.store.Get(ctx, got[3].ID)
+	require.NoError(t, err)
+	require.Equal(t, "scheduled", n.EventID)
+	require.True(t, later.Equal(*n.SendAt), "send_at %v", n.SendAt)
+	require.True(t, expires.Equal(*n.ExpiresAt), "expires_at %v", n.ExpiresAt)
+	require.JSONEq(t, `{"order":42}`, string(n.Data))
+	n, err = b.store.Get(ctx, got[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, "bare", n.EventID)
+	require.Nil(t, n.SendAt)
+	require.Nil(t, n.ExpiresAt)
+	require.Nil(t, n.Data)
+	require.Empty(t, n.Metadata)
+}
+
 func TestScheduledInsert(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
