@@ -351,9 +351,11 @@ func TestCronTicksMissed(t *testing.T) {
 	b.pipeline.PauseCron()
 	b.pipeline.Receiver.Fail(http.StatusServiceUnavailable)
 
+	posting := time.Now()
 	ids := b.send(t, 0, 500, time.Time{})
-	// Ingest queues a send_at already past at once: leave room for the posts themselves.
-	sendAt := time.Now().Add(5 * time.Second)
+	// Ingest queues a send_at already past at once: leave room for the posts themselves, three
+	// times what the first 500 took (a busy machine posts slowly), and at least five seconds.
+	sendAt := time.Now().Add(max(5*time.Second, 3*time.Since(posting)))
 	ids = append(ids, b.send(t, 500, 500, sendAt)...)
 	require.Less(t, time.Now(), sendAt, "posting took longer than the room left for it")
 	b.waitUntil(t, "waiting for every first attempt to fail", func() bool { return b.counts(t)["retrying"] == 500 })
