@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
@@ -29,7 +29,7 @@ func TestStatus(t *testing.T) {
 		err  error
 		want int
 	}{
-		"field error":      {fmt.Errorf("parse: %w", apis.ErrMissingField("data.to")), http.StatusBadRequest},
+		"field error":      {fmt.Errorf("parse: %w", fielderr.Missing("data.to")), http.StatusBadRequest},
 		"too large":        {fmt.Errorf("%w: limit", ceserver.ErrTooLarge), http.StatusRequestEntityTooLarge},
 		"body ended early": {fmt.Errorf("read: %w", ceserver.ErrIncompleteBody), http.StatusBadRequest},
 		"body too slow":    {fmt.Errorf("read: %w", ceserver.ErrBodyTimeout), http.StatusRequestTimeout},
