@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"os"
 
-	"knative.dev/pkg/signals"
+	"github.com/pulse-knative/pulse/pkg/function"
 )
 
 const usage = `usage: pulse <command> [flags]
@@ -52,7 +52,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx := signals.NewContext()
+	ctx := function.SignalContext()
 	err := run(ctx, os.Args[1], os.Args[2:])
 	code := exitCode(err)
 	if err != nil && code != exitOK && err != errNothingMatched {

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
@@ -29,7 +29,7 @@ func TestStatus(t *testing.T) {
 		err  error
 		want int
 	}{
-		"field error":      {fmt.Errorf("parse: %w", apis.ErrMissingField("data.to")), http.StatusBadRequest},
+		"field error":      {fmt.Errorf("parse: %w", fielderr.Missing("data.to")), http.StatusBadRequest},
 		"too large":        {fmt.Errorf("%w: limit", ceserver.ErrTooLarge), http.StatusRequestEntityTooLarge},
 		"body ended early": {fmt.Errorf("read: %w", ceserver.ErrIncompleteBody), http.StatusBadRequest},
 		"body too slow":    {fmt.Errorf("read: %w", ceserver.ErrBodyTimeout), http.StatusRequestTimeout},
@@ -123,21 +123,39 @@ func TestServeDrains(t *testing.T) {
 		done <- ceserver.ServeListener(ctx, ln, cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 
-	get := func(path string) int {
-		resp, err := http.Get(url + path)
+	probe := func(path string, header ...string) (int, http.Header) {
+		req, err := http.NewRequest(http.MethodGet, url+path, nil)
+		require.NoError(t, err)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return 0
+			return 0, nil
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header
 	}
+	get := func(path string, header ...string) int {
+		code, _ := probe(path, header...)
+		return code
+	}
+	kubelet := []string{"User-Agent", "kube-probe/1.33"}
 	require.Eventually(t, func() bool { return get(ceserver.ReadyPath) == http.StatusOK }, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, http.StatusOK, get(ceserver.LivePath))
 	require.Equal(t, http.StatusTeapot, get("/anything"))
+	require.Equal(t, http.StatusOK, get("/anything", kubelet...), "the kubelet's probe is answered on any path")
+	code, header := probe("/", "K-Network-Probe", "probe", "K-Network-Hash", "abc")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "abc", header.Get("K-Network-Hash"), "Knative's probe gets its hash back")
+	require.Equal(t, http.StatusBadRequest, get("/", "K-Network-Probe", "probe"), "a Knative probe without its hash")
 
 	cancel()
 	require.Eventually(t, func() bool { return get(ceserver.ReadyPath) == http.StatusServiceUnavailable }, 5*time.Second, 10*time.Millisecond,
 		"readiness fails while draining")
+	require.Equal(t, http.StatusServiceUnavailable, get("/", kubelet...), "the kubelet's probe fails while draining")
+	require.Equal(t, http.StatusServiceUnavailable, get("/", "K-Network-Probe", "probe", "K-Network-Hash", "abc"))
+	require.Equal(t, http.StatusTeapot, get("/anything"), "requests still on their way are served while draining")
 	select {
 	case err := <-done:
 		require.NoError(t, err)

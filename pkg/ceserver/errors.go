@@ -6,8 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"knative.dev/pkg/apis"
-
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
@@ -25,7 +24,7 @@ var (
 // credentials, 408 for a body not sent in time, 413 for size, 503 for a datastore that may
 // come back, 500 for the rest.
 func Status(err error) int {
-	var fe *apis.FieldError
+	var fe *fielderr.Error
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusBadRequest
@@ -80,7 +79,7 @@ type ErrorBody struct {
 func WriteError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	code := Status(err)
 	body := ErrorBody{Error: err.Error()}
-	var fe *apis.FieldError
+	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		body.Error = "invalid request"
 		for _, e := range fe.WrappedErrors() {

@@ -18,8 +18,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"knative.dev/pkg/apis"
 
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
@@ -36,7 +36,7 @@ var (
 
 // ReadEvents reads the CloudEvents of a request: one in binary or structured mode, or up to
 // maxBatch in an application/cloudevents-batch+json array. The body may be at most maxBytes
-// long. Bad input gives a *apis.FieldError naming what is wrong, or ErrTooLarge.
+// long. Bad input gives a *fielderr.Error naming what is wrong, or ErrTooLarge.
 func ReadEvents(r *http.Request, maxBytes int64, maxBatch int) (events []event.Event, batch bool, err error) {
 	body, err := readBody(r, maxBytes)
 	if err != nil {
@@ -79,7 +79,7 @@ func decodeBatch(body []byte, maxBatch int) ([]event.Event, error) {
 	// The common case in one pass; only a batch that fails is taken apart to name the event.
 	var events []event.Event
 	if err := json.Unmarshal(body, &events); err == nil && len(events) > 0 && len(events) <= maxBatch {
-		var errs *apis.FieldError
+		var errs *fielderr.Error
 		for i := range events {
 			errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
 		}
@@ -90,21 +90,21 @@ func decodeBatch(body []byte, maxBatch int) ([]event.Event, error) {
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, apis.ErrGeneric("must be a JSON array of CloudEvents", "body")
+		return nil, fielderr.New("must be a JSON array of CloudEvents", "body")
 	}
 	switch {
 	case len(raws) == 0:
-		return nil, apis.ErrGeneric("the batch holds no events, at least one is required", apis.CurrentField).ViaIndex(0)
+		return nil, fielderr.New("the batch holds no events, at least one is required", fielderr.Current).ViaIndex(0)
 	case len(raws) > maxBatch:
 		// Named by the first index over the limit.
-		return nil, apis.ErrGeneric(fmt.Sprintf("the batch holds %d events, at most %d allowed", len(raws), maxBatch),
-			apis.CurrentField).ViaIndex(maxBatch)
+		return nil, fielderr.New(fmt.Sprintf("the batch holds %d events, at most %d allowed", len(raws), maxBatch),
+			fielderr.Current).ViaIndex(maxBatch)
 	}
 	events = make([]event.Event, len(raws))
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	for i, raw := range raws {
 		if err := json.Unmarshal(raw, &events[i]); err != nil {
-			errs = errs.Also(describeStructured(raw, apis.CurrentField).ViaIndex(i))
+			errs = errs.Also(describeStructured(raw, fielderr.Current).ViaIndex(i))
 			continue
 		}
 		errs = errs.Also(ValidateEvent(events[i]).ViaIndex(i))
@@ -121,14 +121,14 @@ var stringAttributes = []string{"id", "source", "type", "subject", "datacontentt
 // describeStructured says which attribute of a structured-mode event the SDK could not decode.
 // Its messages never quote the SDK's, which show the body around the fault. whole names the
 // event itself, for faults of no attribute.
-func describeStructured(raw []byte, whole string) *apis.FieldError {
+func describeStructured(raw []byte, whole string) *fielderr.Error {
 	var attrs map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &attrs); err != nil || attrs == nil {
-		return apis.ErrGeneric("must be a JSON object (a CloudEvent in structured mode)", whole)
+		return fielderr.New("must be a JSON object (a CloudEvent in structured mode)", whole)
 	}
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	if v, ok := attrs["specversion"]; !ok {
-		errs = errs.Also(apis.ErrMissingField("specversion"))
+		errs = errs.Also(fielderr.Missing("specversion"))
 	} else {
 		errs = errs.Also(checkSpecVersion(v))
 	}
@@ -140,12 +140,12 @@ func describeStructured(raw []byte, whole string) *apis.FieldError {
 		var s string
 		switch {
 		case json.Unmarshal(v, &s) != nil:
-			errs = errs.Also(apis.ErrGeneric("must be a string", name))
+			errs = errs.Also(fielderr.New("must be a string", name))
 		case name == "time":
 			errs = errs.Also(checkTime(s))
 		case name == "data_base64":
 			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-				errs = errs.Also(apis.ErrGeneric("must be base64", name))
+				errs = errs.Also(fielderr.New("must be base64", name))
 			}
 		}
 	}
@@ -153,19 +153,19 @@ func describeStructured(raw []byte, whole string) *apis.FieldError {
 		errs = errs.Also(notification.ValidateJSONB(d, "data"))
 	}
 	if errs == nil {
-		errs = apis.ErrGeneric("is not a CloudEvent in structured mode", whole)
+		errs = fielderr.New("is not a CloudEvent in structured mode", whole)
 	}
 	return errs
 }
 
 // describeRequest says why a request that is not a batch is not a CloudEvent.
-func describeRequest(h http.Header, body []byte) *apis.FieldError {
+func describeRequest(h http.Header, body []byte) *fielderr.Error {
 	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); strings.HasPrefix(mt, "application/cloudevents") {
 		return describeStructured(body, "body")
 	}
 	sv := h.Get("Ce-Specversion")
 	if sv == "" {
-		fe := apis.ErrMissingField("specversion")
+		fe := fielderr.Missing("specversion")
 		fe.Details = "send a CloudEvent: Ce-* headers (binary mode) or application/cloudevents+json (structured mode)"
 		return fe
 	}
@@ -175,25 +175,25 @@ func describeRequest(h http.Header, body []byte) *apis.FieldError {
 		errs = errs.Also(checkTime(t))
 	}
 	if errs == nil {
-		errs = apis.ErrGeneric("is not a CloudEvent in binary mode", "body")
+		errs = fielderr.New("is not a CloudEvent in binary mode", "body")
 	}
 	return errs
 }
 
-func checkSpecVersion(v json.RawMessage) *apis.FieldError {
+func checkSpecVersion(v json.RawMessage) *fielderr.Error {
 	var s string
 	if json.Unmarshal(v, &s) != nil {
-		return apis.ErrGeneric("must be a string", "specversion")
+		return fielderr.New("must be a string", "specversion")
 	}
 	if s != event.CloudEventsVersionV1 && s != event.CloudEventsVersionV03 {
-		return apis.ErrInvalidValue(s, "specversion", "want "+event.CloudEventsVersionV1)
+		return fielderr.InvalidValue(s, "specversion", "want "+event.CloudEventsVersionV1)
 	}
 	return nil
 }
 
-func checkTime(s string) *apis.FieldError {
+func checkTime(s string) *fielderr.Error {
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-		return apis.ErrInvalidValue(s, "time", "want an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		return fielderr.InvalidValue(s, "time", "want an RFC 3339 time such as 2026-01-02T15:04:05Z")
 	}
 	return nil
 }
@@ -257,23 +257,23 @@ func readBodyInto(body io.Reader, declared, maxBytes int64) ([]byte, error) {
 }
 
 // ValidateEvent checks the event's context attributes against the CloudEvents spec.
-func ValidateEvent(e event.Event) *apis.FieldError {
+func ValidateEvent(e event.Event) *fielderr.Error {
 	err := e.Validate()
 	if err == nil {
 		return nil
 	}
 	var verr event.ValidationError
 	if !errors.As(err, &verr) {
-		return apis.ErrGeneric(err.Error(), apis.CurrentField)
+		return fielderr.New(err.Error(), fielderr.Current)
 	}
 	names := make([]string, 0, len(verr))
 	for name := range verr {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	for _, name := range names {
-		errs = errs.Also(apis.ErrGeneric(verr[name].Error(), name))
+		errs = errs.Also(fielderr.New(verr[name].Error(), name))
 	}
 	return errs
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 )
 
 // TestReadEventsNamesTheField: every 400 ReadEvents gives names the attribute at fault, the
@@ -57,7 +57,7 @@ func TestReadEventsNamesTheField(t *testing.T) {
 			}
 			_, _, err := ceserver.ReadEvents(req, 1<<20, 3)
 			require.Equal(t, http.StatusBadRequest, ceserver.Status(err), "%v", err)
-			fe, ok := err.(*apis.FieldError)
+			fe, ok := err.(*fielderr.Error)
 			require.True(t, ok, "%T", err)
 			var got []string
 			for _, e := range fe.WrappedErrors() {

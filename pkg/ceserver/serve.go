@@ -9,10 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"sync/atomic"
 	"time"
-
-	"knative.dev/pkg/network/handlers"
 
 	"github.com/pulse-knative/pulse/pkg/config"
 )
@@ -38,16 +35,15 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg config.Server, h ht
 	mux := http.NewServeMux()
 	mux.HandleFunc(LivePath, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.Handle("/", h)
-	var draining atomic.Bool
+	// The drainer answers kubelet probes on any path, failing them once draining starts.
+	drainer := &drainer{inner: mux, quiet: quietPeriod(cfg.ShutdownTimeout)}
 	mux.HandleFunc(ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
-		if draining.Load() {
+		if drainer.draining.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	// The drainer answers kubelet probes on any path, failing them once draining starts.
-	drainer := &handlers.Drainer{Inner: mux, QuietPeriod: quietPeriod(cfg.ShutdownTimeout)}
 	srv := &http.Server{
 		Handler:           drainer,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -69,7 +65,6 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg config.Server, h ht
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "budget", cfg.ShutdownTimeout.String())
-	draining.Store(true)
 	drainer.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 
-	"knative.dev/pkg/signals"
-
 	"github.com/pulse-knative/pulse/pkg/config"
 	"github.com/pulse-knative/pulse/pkg/observe"
 	"github.com/pulse-knative/pulse/pkg/queue"
@@ -27,7 +25,7 @@ type RunFunc[C Config] func(ctx context.Context, cfg C, logger *slog.Logger) err
 // prints the error after name on stderr and exits 1; otherwise it returns, and the process
 // exits 0.
 func Main[C Config](name string, run RunFunc[C]) {
-	if err := Run(signals.NewContext(), name, os.Stdout, run); err != nil {
+	if err := Run(SignalContext(), name, os.Stdout, run); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}

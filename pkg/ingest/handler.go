@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
 	"github.com/pulse-knative/pulse/pkg/config"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -109,7 +109,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items := make([]store.NewNotification, len(events))
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	var forbidden []string
 	now := h.now()
 	for i, e := range events {
@@ -168,7 +168,7 @@ func (h *Handler) inputFault(ctx context.Context, items []store.NewNotification,
 	if field == "" {
 		field = "data"
 	}
-	fe := apis.ErrGeneric(ie.Reason(), field)
+	fe := fielderr.New(ie.Reason(), field)
 	if batch && i >= 0 {
 		fe = fe.ViaIndex(i)
 	}
@@ -176,29 +176,29 @@ func (h *Handler) inputFault(ctx context.Context, items []store.NewNotification,
 }
 
 // parse turns one event into a notification to store, or the field errors that stop it.
-func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *apis.FieldError) {
+func (h *Handler) parse(e event.Event, now time.Time) (store.NewNotification, *fielderr.Error) {
 	item := store.NewNotification{Source: e.Source(), EventID: e.ID()}
 	if errs := notification.ValidateEventKey(e.Source(), e.ID()); errs != nil {
 		return item, errs
 	}
 	if e.Type() != notification.TypeRequested {
-		return item, apis.ErrInvalidValue(e.Type(), "type", "want "+notification.TypeRequested)
+		return item, fielderr.InvalidValue(e.Type(), "type", "want "+notification.TypeRequested)
 	}
 	if ct := e.DataContentType(); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
-			return item, apis.ErrInvalidValue(ct, "datacontenttype", "want application/json")
+			return item, fielderr.InvalidValue(ct, "datacontenttype", "want application/json")
 		}
 	}
 	if len(e.Data()) == 0 {
-		return item, apis.ErrMissingField("data")
+		return item, fielderr.Missing("data")
 	}
 	req, errs := notification.ParseRequest(e.Data(), now)
 	if errs != nil {
 		return item, errs.ViaField("data")
 	}
 	if len(h.cfg.Channels) > 0 && !h.cfg.Channels.Has(string(req.Channel)) {
-		return item, &apis.FieldError{Message: fmt.Sprintf("channel %q is not enabled", req.Channel),
+		return item, &fielderr.Error{Message: fmt.Sprintf("channel %q is not enabled", req.Channel),
 			Paths:   []string{"data.channel"},
 			Details: "this Pulse accepts " + strings.Join(h.cfg.Channels, ", ") + " (PULSE_CHANNELS)"}
 	}

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/queue"
 	"github.com/pulse-knative/pulse/pkg/store"
@@ -75,13 +75,13 @@ func FilterFromQuery(q url.Values) Filter {
 func (f Filter) empty() bool { return f == Filter{} }
 
 // parse validates f and returns the store's filter, or field errors naming each bad one.
-func (f Filter) parse() (store.Filter, *apis.FieldError) {
+func (f Filter) parse() (store.Filter, *fielderr.Error) {
 	var out store.Filter
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	for name, v := range map[string]string{"status": f.Status, "channel": f.Channel, "priority": f.Priority,
 		"source": f.Source, "since": f.Since, "until": f.Until, "error": f.Error} {
 		if len(v) > maxFilterValue {
-			errs = errs.Also(apis.ErrOutOfBoundsValue(len(v), 0, maxFilterValue, name).ViaField())
+			errs = errs.Also(fielderr.OutOfBounds(len(v), 0, maxFilterValue, name).ViaField())
 		}
 	}
 	if errs != nil {
@@ -91,7 +91,7 @@ func (f Filter) parse() (store.Filter, *apis.FieldError) {
 		for _, s := range strings.Split(f.Status, ",") {
 			st := notification.Status(strings.TrimSpace(s))
 			if !known(notification.Statuses, st) {
-				errs = errs.Also(apis.ErrInvalidValue(s, "status", "want one or more of "+join(notification.Statuses)))
+				errs = errs.Also(fielderr.InvalidValue(s, "status", "want one or more of "+join(notification.Statuses)))
 				continue
 			}
 			out.Statuses = append(out.Statuses, st)
@@ -99,19 +99,19 @@ func (f Filter) parse() (store.Filter, *apis.FieldError) {
 	}
 	if f.Channel != "" {
 		if !known(notification.Channels, notification.Channel(f.Channel)) {
-			errs = errs.Also(apis.ErrInvalidValue(f.Channel, "channel", "want one of "+join(notification.Channels)))
+			errs = errs.Also(fielderr.InvalidValue(f.Channel, "channel", "want one of "+join(notification.Channels)))
 		}
 		out.Channel = notification.Channel(f.Channel)
 	}
 	if f.Priority != "" {
 		if !known(notification.Priorities, notification.Priority(f.Priority)) {
-			errs = errs.Also(apis.ErrInvalidValue(f.Priority, "priority", "want one of "+join(notification.Priorities)))
+			errs = errs.Also(fielderr.InvalidValue(f.Priority, "priority", "want one of "+join(notification.Priorities)))
 		}
 		out.Priority = notification.Priority(f.Priority)
 	}
 	if f.Source != "" {
 		if errs2 := notification.ValidateEventKey(f.Source, "x"); errs2 != nil {
-			errs = errs.Also(apis.ErrInvalidValue(f.Source, "source", "not a CloudEvent source"))
+			errs = errs.Also(fielderr.InvalidValue(f.Source, "source", "not a CloudEvent source"))
 		}
 		out.Source = f.Source
 	}
@@ -125,17 +125,17 @@ func (f Filter) parse() (store.Filter, *apis.FieldError) {
 		}
 		v, err := time.Parse(time.RFC3339Nano, t.raw)
 		if err != nil {
-			errs = errs.Also(apis.ErrInvalidValue(t.raw, t.name, "want an RFC 3339 time such as 2026-03-01T12:00:00Z"))
+			errs = errs.Also(fielderr.InvalidValue(t.raw, t.name, "want an RFC 3339 time such as 2026-03-01T12:00:00Z"))
 			continue
 		}
 		*t.to = v
 	}
 	if !out.Since.IsZero() && !out.Until.IsZero() && !out.Until.After(out.Since) {
-		errs = errs.Also(apis.ErrInvalidValue(f.Until, "until", "must be after since"))
+		errs = errs.Also(fielderr.InvalidValue(f.Until, "until", "must be after since"))
 	}
 	if f.Error != "" {
 		if len([]rune(f.Error)) < MinErrorSearch {
-			errs = errs.Also(apis.ErrInvalidValue(f.Error, "error", fmt.Sprintf("want at least %d characters", MinErrorSearch)))
+			errs = errs.Also(fielderr.InvalidValue(f.Error, "error", fmt.Sprintf("want at least %d characters", MinErrorSearch)))
 		}
 		out.Error = f.Error
 	}
@@ -194,7 +194,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageSize {
-			errs = errs.Also(apis.ErrOutOfBoundsValue(v, 1, MaxPageSize, "limit"))
+			errs = errs.Also(fielderr.OutOfBounds(v, 1, MaxPageSize, "limit"))
 		}
 		limit = n
 	}
@@ -202,7 +202,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("cursor"); v != "" {
 		c, err := store.DecodeCursor(v)
 		if err != nil {
-			errs = errs.Also(apis.ErrInvalidValue(v, "cursor", "not a cursor this API handed out"))
+			errs = errs.Also(fielderr.InvalidValue(v, "cursor", "not a cursor this API handed out"))
 		}
 		after = &c
 	}
@@ -259,46 +259,46 @@ type BulkAnswer struct {
 }
 
 // ParseBulkRequest reads and checks the body of a replay or cancel request.
-func ParseBulkRequest(body []byte) (BulkRequest, store.Filter, *store.Cursor, *apis.FieldError) {
+func ParseBulkRequest(body []byte) (BulkRequest, store.Filter, *store.Cursor, *fielderr.Error) {
 	var req BulkRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, store.Filter{}, nil, apis.ErrGeneric("body is not a JSON object of ids, filter, dry_run, reason, cursor and batch: "+jsonProblem(err), apis.CurrentField)
+		return req, store.Filter{}, nil, fielderr.New("body is not a JSON object of ids, filter, dry_run, reason, cursor and batch: "+jsonProblem(err), fielderr.Current)
 	}
 	if dec.More() {
-		return req, store.Filter{}, nil, apis.ErrGeneric("body holds more than one JSON value", apis.CurrentField)
+		return req, store.Filter{}, nil, fielderr.New("body holds more than one JSON value", fielderr.Current)
 	}
 	f, errs := req.Filter.parse()
 	errs = errs.ViaField("filter")
 	switch {
 	case len(req.IDs) > 0 && !req.Filter.empty():
-		errs = errs.Also(apis.ErrMultipleOneOf("ids", "filter"))
+		errs = errs.Also(fielderr.MultipleOneOf("ids", "filter"))
 	case len(req.IDs) == 0 && req.Filter.empty():
-		errs = errs.Also(apis.ErrMissingOneOf("ids", "filter"))
+		errs = errs.Also(fielderr.MissingOneOf("ids", "filter"))
 	}
 	if len(req.IDs) > MaxBatch {
-		errs = errs.Also(apis.ErrOutOfBoundsValue(len(req.IDs), 1, MaxBatch, "ids"))
+		errs = errs.Also(fielderr.OutOfBounds(len(req.IDs), 1, MaxBatch, "ids"))
 	}
 	for i, id := range req.IDs {
 		if len(id) > 64 || !isUUID(id) {
-			errs = errs.Also(apis.ErrInvalidValue(truncate(id, 64), "id", "not a notification id").ViaFieldIndex("ids", i))
+			errs = errs.Also(fielderr.InvalidValue(truncate(id, 64), "id", "not a notification id").ViaFieldIndex("ids", i))
 		}
 	}
 	if len(req.IDs) > 0 {
 		f.IDs = req.IDs
 	}
 	if req.Batch < 0 || req.Batch > MaxBatch {
-		errs = errs.Also(apis.ErrOutOfBoundsValue(req.Batch, 1, MaxBatch, "batch"))
+		errs = errs.Also(fielderr.OutOfBounds(req.Batch, 1, MaxBatch, "batch"))
 	}
 	if len(req.Reason) > maxReason {
-		errs = errs.Also(apis.ErrOutOfBoundsValue(len(req.Reason), 0, maxReason, "reason"))
+		errs = errs.Also(fielderr.OutOfBounds(len(req.Reason), 0, maxReason, "reason"))
 	}
 	var after *store.Cursor
 	if req.Cursor != "" {
 		c, err := store.DecodeCursor(req.Cursor)
 		if err != nil {
-			errs = errs.Also(apis.ErrInvalidValue(truncate(req.Cursor, 64), "cursor", "not a cursor this API handed out"))
+			errs = errs.Also(fielderr.InvalidValue(truncate(req.Cursor, 64), "cursor", "not a cursor this API handed out"))
 		}
 		after = &c
 	}
@@ -377,7 +377,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, verb string, from
 	}
 	req, f, after, errs := ParseBulkRequest(body)
 	if errs == nil && len(f.Statuses) > 0 && len(intersect(f.Statuses, from)) == 0 {
-		errs = apis.ErrInvalidValue(req.Filter.Status, "filter.status", "this request moves only "+join(from)+" notifications")
+		errs = fielderr.InvalidValue(req.Filter.Status, "filter.status", "this request moves only "+join(from)+" notifications")
 	}
 	if errs != nil {
 		ceserver.WriteError(w, h.logger, errs)

@@ -6,9 +6,8 @@ import (
 	"slices"
 	"strconv"
 
-	"knative.dev/pkg/apis"
-
 	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 	"github.com/pulse-knative/pulse/pkg/store"
 )
@@ -41,11 +40,11 @@ func (h *Handler) operator(r *http.Request) error {
 	return nil
 }
 
-func validChannel(name, field string) *apis.FieldError {
+func validChannel(name, field string) *fielderr.Error {
 	if slices.Contains(notification.Channels, notification.Channel(name)) {
 		return nil
 	}
-	return apis.ErrInvalidValue(name, field, "want email, sms, push or webhook")
+	return fielderr.InvalidValue(name, field, "want email, sms, push or webhook")
 }
 
 // listSuppressions answers GET /v1/suppressions?channel=&address=&limit=: the newest
@@ -57,17 +56,17 @@ func (h *Handler) listSuppressions(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	channel, address := q.Get("channel"), q.Get("address")
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	if channel != "" {
 		errs = errs.Also(validChannel(channel, "channel"))
 	} else if address != "" {
-		errs = errs.Also(apis.ErrMissingField("channel").Also(&apis.FieldError{Message: "address needs channel", Paths: []string{"address"}}))
+		errs = errs.Also(fielderr.Missing("channel").Also(&fielderr.Error{Message: "address needs channel", Paths: []string{"address"}}))
 	}
 	limit := 100
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxSuppressionsListed {
-			errs = errs.Also(apis.ErrOutOfBoundsValue(raw, 1, maxSuppressionsListed, "limit"))
+			errs = errs.Also(fielderr.OutOfBounds(raw, 1, maxSuppressionsListed, "limit"))
 		}
 		limit = n
 	}
@@ -97,7 +96,7 @@ func (h *Handler) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	addr := store.Address{Channel: r.PathValue("channel"), Address: r.PathValue("address")}
 	errs := validChannel(addr.Channel, "channel")
 	if addr.Address == "" {
-		errs = errs.Also(apis.ErrMissingField("address"))
+		errs = errs.Also(fielderr.Missing("address"))
 	}
 	if errs != nil {
 		ceserver.WriteError(w, h.logger, errs)

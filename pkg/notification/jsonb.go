@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"knative.dev/pkg/apis"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 )
 
 // Limits of PostgreSQL's jsonb, which stores a request's data. A number is stored as numeric:
@@ -27,7 +27,7 @@ const (
 // nothing, but it returns) against what PostgreSQL's jsonb stores: strings of valid UTF-8 with no \u0000 escape and no unpaired surrogate escape,
 // numbers within numeric's range, and nesting at most MaxDataDepth deep. Each bad value is
 // reported by its path below field, such as data.items[3]; values are never echoed.
-func ValidateJSONB(doc []byte, field string) *apis.FieldError {
+func ValidateJSONB(doc []byte, field string) *fielderr.Error {
 	w := jsonbWalker{doc: doc}
 	w.value(field, 0)
 	return w.errs
@@ -36,14 +36,14 @@ func ValidateJSONB(doc []byte, field string) *apis.FieldError {
 type jsonbWalker struct {
 	doc  []byte
 	pos  int
-	errs *apis.FieldError
+	errs *fielderr.Error
 	// stop ends the walk: a document too deep is reported once, not at every level.
 	stop bool
 }
 
 func (w *jsonbWalker) fail(path, msg string) {
 	if len(w.errs.WrappedErrors()) < 20 {
-		w.errs = w.errs.Also(apis.ErrGeneric(msg, path))
+		w.errs = w.errs.Also(fielderr.New(msg, path))
 	}
 }
 
@@ -114,7 +114,7 @@ func (w *jsonbWalker) value(path string, depth int) {
 }
 
 // keyPath names an object member: data.order for plain keys, data[some key] for others, as
-// knative's FieldError does for map keys.
+// fielderr.Error's ViaKey does for map keys.
 func keyPath(path, key string) string {
 	plain := key != ""
 	for i := 0; i < len(key) && plain; i++ {

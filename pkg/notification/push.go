@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"knative.dev/pkg/apis"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 )
 
 // MaxPushDataMap bounds the string map a push message carries to the app: FCM refuses
@@ -37,19 +37,19 @@ var pushDataFields = []string{"data", "android", "apns", "webpush"}
 // ParsePushData decodes and checks a push notification's data object. Errors name each bad
 // field by its path below data ("data.k" for a value of the string map) and never quote
 // values. Empty or null data is an empty PushData.
-func ParsePushData(raw json.RawMessage) (PushData, *apis.FieldError) {
+func ParsePushData(raw json.RawMessage) (PushData, *fielderr.Error) {
 	var p PushData
 	if len(bytes.TrimSpace(raw)) == 0 || isNull(raw) {
 		return p, nil
 	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
-		return p, apis.ErrGeneric("must be a JSON object", apis.CurrentField)
+		return p, fielderr.New("must be a JSON object", fielderr.Current)
 	}
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	for name, v := range members {
 		if !slices.Contains(pushDataFields, name) {
-			errs = errs.Also(&apis.FieldError{
+			errs = errs.Also(&fielderr.Error{
 				Message: "must not be set; push data takes data (a string map), android, apns and webpush",
 				Paths:   []string{name},
 			})
@@ -59,7 +59,7 @@ func ParsePushData(raw json.RawMessage) (PushData, *apis.FieldError) {
 			continue
 		}
 		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
-			errs = errs.Also(apis.ErrGeneric("must be a JSON object", name))
+			errs = errs.Also(fielderr.New("must be a JSON object", name))
 			continue
 		}
 		switch name {
@@ -77,28 +77,28 @@ func ParsePushData(raw json.RawMessage) (PushData, *apis.FieldError) {
 }
 
 // parsePushMap decodes the string map of push data.
-func parsePushMap(v json.RawMessage, errs *apis.FieldError) (map[string]string, *apis.FieldError) {
+func parsePushMap(v json.RawMessage, errs *fielderr.Error) (map[string]string, *fielderr.Error) {
 	var values map[string]json.RawMessage
 	if err := json.Unmarshal(v, &values); err != nil {
-		return nil, errs.Also(apis.ErrGeneric("must be a JSON object", "data"))
+		return nil, errs.Also(fielderr.New("must be a JSON object", "data"))
 	}
 	out := make(map[string]string, len(values))
 	size := 0
 	for k, raw := range values {
 		var s string
 		if err := decodeString(raw, &s); err != nil || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) {
-			errs = errs.Also(apis.ErrGeneric("must be a string", k).ViaField("data"))
+			errs = errs.Also(fielderr.New("must be a string", k).ViaField("data"))
 			continue
 		}
 		if reservedPushKey(k) {
-			errs = errs.Also(apis.ErrGeneric(`is reserved by FCM (from, notification, message_type and keys starting with "google" or "gcm")`, k).ViaField("data"))
+			errs = errs.Also(fielderr.New(`is reserved by FCM (from, notification, message_type and keys starting with "google" or "gcm")`, k).ViaField("data"))
 			continue
 		}
 		out[k] = s
 		size += len(k) + len(s)
 	}
 	if size > MaxPushDataMap {
-		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("holds %d bytes of keys and values, at most %d allowed", size, MaxPushDataMap), "data"))
+		errs = errs.Also(fielderr.New(fmt.Sprintf("holds %d bytes of keys and values, at most %d allowed", size, MaxPushDataMap), "data"))
 	}
 	return out, errs
 }

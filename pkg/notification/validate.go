@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"knative.dev/pkg/apis"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 )
 
 // Limits on a request's fields. They keep one request from filling a provider's quota or the
@@ -51,19 +51,19 @@ const (
 
 // ValidateEventKey checks a request's CloudEvent source and id, which Pulse stores and looks
 // requests up by.
-func ValidateEventKey(source, id string) *apis.FieldError {
-	var errs *apis.FieldError
+func ValidateEventKey(source, id string) *fielderr.Error {
+	var errs *fielderr.Error
 	for _, a := range []struct {
 		name, value string
 		max         int
 	}{{"source", source, MaxSource}, {"id", id, MaxEventID}} {
 		switch {
 		case a.value == "":
-			errs = errs.Also(apis.ErrMissingField(a.name))
+			errs = errs.Also(fielderr.Missing(a.name))
 		case len(a.value) > a.max:
 			errs = errs.Also(tooLong(len(a.value), a.max).ViaField(a.name))
 		case strings.ContainsRune(a.value, 0) || !utf8.ValidString(a.value):
-			errs = errs.Also(apis.ErrGeneric("must be UTF-8 without NUL characters", a.name))
+			errs = errs.Also(fielderr.New("must be UTF-8 without NUL characters", a.name))
 		}
 	}
 	return errs
@@ -72,22 +72,22 @@ func ValidateEventKey(source, id string) *apis.FieldError {
 // ParseRequest decodes and validates the JSON data of a dev.pulse.notification.requested event.
 // Every bad field is reported, by its path below data; now is the time expires_at is checked
 // against.
-func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
+func ParseRequest(data []byte, now time.Time) (Request, *fielderr.Error) {
 	var req Request
 	raw, ok := objectMembers(data)
 	if !ok {
-		return req, apis.ErrGeneric("must be a JSON object", apis.CurrentField)
+		return req, fielderr.New("must be a JSON object", fielderr.Current)
 	}
-	var errs *apis.FieldError
+	var errs *fielderr.Error
 	for name := range raw {
 		if !slices.Contains(requestFields, name) {
-			errs = errs.Also(apis.ErrDisallowedFields(name))
+			errs = errs.Also(fielderr.Disallowed(name))
 		}
 	}
 	str := func(name string, dst *string) {
 		if v, ok := raw[name]; ok && !isNull(v) {
 			if err := decodeString(v, dst); err != nil {
-				errs = errs.Also(apis.ErrGeneric("must be a string", name))
+				errs = errs.Also(fielderr.New("must be a string", name))
 			} else if ferr := ValidateJSONB(v, name); ferr != nil {
 				// Stored as text, which holds neither NUL nor invalid UTF-8; the decoder would
 				// quietly turn the latter into U+FFFD.
@@ -107,7 +107,7 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	req.Channel, req.Priority = Channel(channel), Priority(priority)
 	if v, ok := raw["data"]; ok && !isNull(v) {
 		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
-			errs = errs.Also(apis.ErrGeneric("must be a JSON object", "data"))
+			errs = errs.Also(fielderr.New("must be a JSON object", "data"))
 		} else {
 			errs = errs.Also(ValidateJSONB(v, "data"))
 		}
@@ -116,14 +116,14 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 	}
 	if v, ok := raw["max_attempts"]; ok && !isNull(v) {
 		if err := json.Unmarshal(v, &req.MaxAttempts); err != nil {
-			errs = errs.Also(apis.ErrGeneric("must be a whole number", "max_attempts"))
+			errs = errs.Also(fielderr.New("must be a whole number", "max_attempts"))
 		} else if req.MaxAttempts < 1 || req.MaxAttempts > MaxAttemptsLimit {
-			errs = errs.Also(apis.ErrOutOfBoundsValue(req.MaxAttempts, 1, MaxAttemptsLimit, "max_attempts"))
+			errs = errs.Also(fielderr.OutOfBounds(req.MaxAttempts, 1, MaxAttemptsLimit, "max_attempts"))
 		}
 	}
 	if v, ok := raw["metadata"]; ok && !isNull(v) {
 		if err := json.Unmarshal(v, &req.Metadata); err != nil {
-			errs = errs.Also(apis.ErrGeneric("must be an object of strings", "metadata"))
+			errs = errs.Also(fielderr.New("must be an object of strings", "metadata"))
 		} else {
 			errs = errs.Also(validateMetadata(req.Metadata), ValidateJSONB(v, "metadata"))
 		}
@@ -136,19 +136,19 @@ func ParseRequest(data []byte, now time.Time) (Request, *apis.FieldError) {
 		req.Priority = High
 	case High, Low:
 	default:
-		errs = errs.Also(apis.ErrInvalidValue(priority, "priority", "want high or low"))
+		errs = errs.Also(fielderr.InvalidValue(priority, "priority", "want high or low"))
 	}
 	latest := now.Add(MaxScheduleAhead)
 	if req.SendAt != nil && req.SendAt.After(latest) {
-		errs = errs.Also(apis.ErrInvalidValue(sendAt, "send_at", "must be at most 365 days ahead"))
+		errs = errs.Also(fielderr.InvalidValue(sendAt, "send_at", "must be at most 365 days ahead"))
 	}
 	if req.ExpiresAt != nil && req.ExpiresAt.After(latest) {
-		errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "must be at most 365 days ahead"))
+		errs = errs.Also(fielderr.InvalidValue(expiresAt, "expires_at", "must be at most 365 days ahead"))
 	} else if req.ExpiresAt != nil {
 		if !req.ExpiresAt.After(now) {
-			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "is already past"))
+			errs = errs.Also(fielderr.InvalidValue(expiresAt, "expires_at", "is already past"))
 		} else if req.SendAt != nil && !req.ExpiresAt.After(*req.SendAt) {
-			errs = errs.Also(apis.ErrInvalidValue(expiresAt, "expires_at", "must be after send_at"))
+			errs = errs.Also(fielderr.InvalidValue(expiresAt, "expires_at", "must be after send_at"))
 		}
 	}
 	return req, errs.Also(validateChannel(req, channel))
@@ -262,48 +262,48 @@ func isNull(v json.RawMessage) bool {
 	return string(bytes.TrimSpace(v)) == "null"
 }
 
-func parseTime(s, field string, errs *apis.FieldError) (*time.Time, *apis.FieldError) {
+func parseTime(s, field string, errs *fielderr.Error) (*time.Time, *fielderr.Error) {
 	if s == "" {
 		return nil, errs
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return nil, errs.Also(apis.ErrInvalidValue(s, field, "want an RFC 3339 time such as 2026-01-02T15:04:05Z"))
+		return nil, errs.Also(fielderr.InvalidValue(s, field, "want an RFC 3339 time such as 2026-01-02T15:04:05Z"))
 	}
 	return &t, errs
 }
 
-func validateMetadata(m map[string]string) *apis.FieldError {
-	var errs *apis.FieldError
+func validateMetadata(m map[string]string) *fielderr.Error {
+	var errs *fielderr.Error
 	if len(m) > MaxMetadataKeys {
-		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("has %d keys, at most %d allowed", len(m), MaxMetadataKeys), "metadata"))
+		errs = errs.Also(fielderr.New(fmt.Sprintf("has %d keys, at most %d allowed", len(m), MaxMetadataKeys), "metadata"))
 	}
 	for k, v := range m {
 		// ValidateJSONB checks the text of keys and values as written.
 		if k == "" || len(k) > MaxMetadataKey {
-			errs = errs.Also(apis.ErrInvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
+			errs = errs.Also(fielderr.InvalidKeyName(k, "metadata", fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", MaxMetadataKey)))
 		}
 		if len(v) > MaxMetadataValue {
 			// Named as ValidateJSONB names keys, so that every error about a value reads alike.
-			errs = errs.Also(&apis.FieldError{Message: tooLong(len(v), MaxMetadataValue).Message, Paths: []string{keyPath("metadata", k)}})
+			errs = errs.Also(&fielderr.Error{Message: tooLong(len(v), MaxMetadataValue).Message, Paths: []string{keyPath("metadata", k)}})
 		}
 	}
 	return errs
 }
 
-func tooLong(n, max int) *apis.FieldError {
-	return &apis.FieldError{Message: fmt.Sprintf("is %d bytes long, at most %d allowed", n, max), Paths: []string{apis.CurrentField}}
+func tooLong(n, max int) *fielderr.Error {
+	return &fielderr.Error{Message: fmt.Sprintf("is %d bytes long, at most %d allowed", n, max), Paths: []string{fielderr.Current}}
 }
 
-func longer(s string, max int, field string) *apis.FieldError {
+func longer(s string, max int, field string) *fielderr.Error {
 	if len(s) > max {
 		return tooLong(len(s), max).ViaField(field)
 	}
 	return nil
 }
 
-func notAllowed(req Request, fields ...string) *apis.FieldError {
-	var errs *apis.FieldError
+func notAllowed(req Request, fields ...string) *fielderr.Error {
+	var errs *fielderr.Error
 	for _, f := range fields {
 		set := false
 		switch f {
@@ -315,52 +315,52 @@ func notAllowed(req Request, fields ...string) *apis.FieldError {
 			set = req.Data != nil
 		}
 		if set {
-			errs = errs.Also(&apis.FieldError{Message: "is not used by channel " + string(req.Channel), Paths: []string{f}})
+			errs = errs.Also(&fielderr.Error{Message: "is not used by channel " + string(req.Channel), Paths: []string{f}})
 		}
 	}
 	return errs
 }
 
-func validateChannel(req Request, channel string) *apis.FieldError {
-	var errs *apis.FieldError
+func validateChannel(req Request, channel string) *fielderr.Error {
+	var errs *fielderr.Error
 	if req.To == "" && channel != "" {
-		errs = errs.Also(apis.ErrMissingField("to"))
+		errs = errs.Also(fielderr.Missing("to"))
 	}
 	switch req.Channel {
 	case "":
-		return errs.Also(apis.ErrMissingField("channel"))
+		return errs.Also(fielderr.Missing("channel"))
 	case Email:
 		if req.To != "" {
 			errs = errs.Also(validateEmailAddress(req.To))
 		}
 		if req.Subject == "" {
-			errs = errs.Also(apis.ErrMissingField("subject"))
+			errs = errs.Also(fielderr.Missing("subject"))
 		} else if strings.ContainsAny(req.Subject, "\r\n") {
-			errs = errs.Also(apis.ErrGeneric("must be one line", "subject"))
+			errs = errs.Also(fielderr.New("must be one line", "subject"))
 		}
 		if req.Body == "" && req.HTML == "" {
-			errs = errs.Also(apis.ErrMissingOneOf("body", "html"))
+			errs = errs.Also(fielderr.MissingOneOf("body", "html"))
 		}
 		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"), longer(req.Body, MaxEmailBody, "body"),
 			longer(req.HTML, MaxEmailBody, "html"), notAllowed(req, "data"))
 	case SMS:
 		if req.To != "" && !e164.MatchString(req.To) {
-			errs = errs.Also(apis.ErrInvalidValue(req.To, "to", "want an E.164 phone number such as +15551234567"))
+			errs = errs.Also(fielderr.InvalidValue(req.To, "to", "want an E.164 phone number such as +15551234567"))
 		}
 		if req.Body == "" {
-			errs = errs.Also(apis.ErrMissingField("body"))
+			errs = errs.Also(fielderr.Missing("body"))
 		}
 		if n := utf8.RuneCountInString(req.Body); n > MaxSMSBody {
 			// Twilio counts characters, not bytes: 1600 of them, however many bytes each takes.
-			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("is %d characters long, at most %d allowed", n, MaxSMSBody), "body"))
+			errs = errs.Also(fielderr.New(fmt.Sprintf("is %d characters long, at most %d allowed", n, MaxSMSBody), "body"))
 		}
 		errs = errs.Also(notAllowed(req, "subject", "html", "data"))
 	case Push:
 		if len(req.To) > MaxDeviceToken || strings.ContainsAny(req.To, " \t\r\n") {
-			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("must be a device token of at most %d bytes without spaces", MaxDeviceToken), "to"))
+			errs = errs.Also(fielderr.New(fmt.Sprintf("must be a device token of at most %d bytes without spaces", MaxDeviceToken), "to"))
 		}
 		if req.Body == "" && req.Data == nil {
-			errs = errs.Also(apis.ErrMissingOneOf("body", "data"))
+			errs = errs.Also(fielderr.MissingOneOf("body", "data"))
 		}
 		if t := bytes.TrimSpace(req.Data); len(t) > 0 && t[0] == '{' {
 			_, perrs := ParsePushData(req.Data)
@@ -373,43 +373,43 @@ func validateChannel(req Request, channel string) *apis.FieldError {
 			errs = errs.Also(validateWebhookURL(req.To))
 		}
 		if req.Body == "" && req.Data == nil {
-			errs = errs.Also(apis.ErrMissingOneOf("body", "data"))
+			errs = errs.Also(fielderr.MissingOneOf("body", "data"))
 		}
 		errs = errs.Also(longer(req.Subject, MaxSubject, "subject"),
 			longer(req.Body, MaxWebhookPayload, "body"), longer(string(req.Data), MaxWebhookPayload, "data"), notAllowed(req, "html"))
 	default:
-		errs = errs.Also(apis.ErrInvalidValue(channel, "channel", "want email, sms, push or webhook"))
+		errs = errs.Also(fielderr.InvalidValue(channel, "channel", "want email, sms, push or webhook"))
 	}
 	return errs
 }
 
-func validateEmailAddress(to string) *apis.FieldError {
+func validateEmailAddress(to string) *fielderr.Error {
 	if len(to) > MaxEmailAddress {
 		return tooLong(len(to), MaxEmailAddress).ViaField("to")
 	}
 	addr, err := mail.ParseAddress(to)
 	if err != nil || addr.Address != to || !strings.Contains(to[strings.LastIndexByte(to, '@')+1:], ".") {
-		return apis.ErrInvalidValue(to, "to", "want an email address such as ada@example.com")
+		return fielderr.InvalidValue(to, "to", "want an email address such as ada@example.com")
 	}
 	return nil
 }
 
-func validateWebhookURL(to string) *apis.FieldError {
+func validateWebhookURL(to string) *fielderr.Error {
 	if len(to) > MaxURL {
 		return tooLong(len(to), MaxURL).ViaField("to")
 	}
 	u, err := url.Parse(to)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
 		// The URL may carry credentials: name the field, not the value.
-		return apis.ErrGeneric("must be an absolute http or https URL", "to")
+		return fielderr.New("must be an absolute http or https URL", "to")
 	}
 	if u.User != nil {
 		// They would be stored in plain text, shown by the status API and sent as Basic auth.
-		return apis.ErrGeneric("must not carry credentials (user:password@); put a token in the path or query if the receiver needs one", "to")
+		return fielderr.New("must not carry credentials (user:password@); put a token in the path or query if the receiver needs one", "to")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
-			return apis.ErrGeneric("the port must be between 1 and 65535", "to")
+			return fielderr.New("the port must be between 1 and 65535", "to")
 		}
 	}
 	return nil

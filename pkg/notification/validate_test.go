@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"knative.dev/pkg/apis"
 
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 	"github.com/pulse-knative/pulse/pkg/notification"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fieldPaths lists the paths errs names, nil when there are no errors.
-func fieldPaths(errs *apis.FieldError) []string {
+func fieldPaths(errs *fielderr.Error) []string {
 	if errs == nil {
 		return nil
 	}

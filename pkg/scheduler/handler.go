@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"knative.dev/pkg/apis"
 
 	"github.com/pulse-knative/pulse/pkg/ceserver"
+	"github.com/pulse-knative/pulse/pkg/fielderr"
 )
 
 // TypePing is the type of the events Knative's PingSource sends.
@@ -30,32 +30,32 @@ type PingData struct {
 }
 
 // JobOf returns the job a ping event asks for, or the field errors that make it unusable.
-func JobOf(e event.Event) (string, *apis.FieldError) {
+func JobOf(e event.Event) (string, *fielderr.Error) {
 	if e.Type() != TypePing {
-		return "", apis.ErrInvalidValue(e.Type(), "type", "want "+TypePing)
+		return "", fielderr.InvalidValue(e.Type(), "type", "want "+TypePing)
 	}
 	if ct := e.DataContentType(); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
-			return "", apis.ErrInvalidValue(ct, "datacontenttype", "want application/json")
+			return "", fielderr.InvalidValue(ct, "datacontenttype", "want application/json")
 		}
 	}
 	if len(e.Data()) == 0 {
-		return "", apis.ErrMissingField("data")
+		return "", fielderr.Missing("data")
 	}
 	var d PingData
 	if err := json.Unmarshal(e.Data(), &d); err != nil {
-		return "", apis.ErrGeneric(`must be a JSON object such as {"job":"release"}`, "data")
+		return "", fielderr.New(`must be a JSON object such as {"job":"release"}`, "data")
 	}
 	if d.Job == "" {
-		return "", apis.ErrMissingField("data.job")
+		return "", fielderr.Missing("data.job")
 	}
 	for _, j := range Jobs {
 		if d.Job == j {
 			return d.Job, nil
 		}
 	}
-	return "", apis.ErrInvalidValue(d.Job, "data.job", "want one of "+strings.Join(Jobs, ", "))
+	return "", fielderr.InvalidValue(d.Job, "data.job", "want one of "+strings.Join(Jobs, ", "))
 }
 
 // Handler receives ping events and runs the job each names. It answers 200 with the job's
