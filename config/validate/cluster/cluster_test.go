@@ -148,9 +148,10 @@ func TestCompareRevision(t *testing.T) {
 	}
 }
 
-// TestSinkWithoutAddress: only the warnings a cluster without kubelet cannot avoid are let
-// through; a refused pod or a webhook's refusal is not.
-func TestSinkWithoutAddress(t *testing.T) {
+// TestExpectedWarning: only the warnings a cluster without kubelet cannot avoid, and a
+// controller's retried update conflict, are let through; a refused pod or a webhook's refusal
+// is not.
+func TestExpectedWarning(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		reason, message string
@@ -158,13 +159,33 @@ func TestSinkWithoutAddress(t *testing.T) {
 	}{
 		"PingSource sink":  {"SinkNotFound", `Sink not found: {"ref":{"kind":"Service","name":"cron"}}`, true},
 		"SinkBinding sink": {"InternalError", `address not set for &{Service pulse deliver-high serving.knative.dev/v1  <nil>}`, true},
+		"update conflict":  {"UpdateFailed", `Failed to update status for "stream-source-low-sinkbinding": Operation cannot be fulfilled on sinkbindings.sources.knative.dev "stream-source-low-sinkbinding": the object has been modified; please apply your changes to the latest version and try again`, true},
 		"pod refused":      {"FailedCreate", `pods "x" is forbidden: violates PodSecurity "restricted:latest"`, false},
 		"webhook refusal":  {"InternalError", `admission webhook "webhook.serving.knative.dev" denied the request`, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ev := corev1.Event{Reason: tc.reason, Message: tc.message}
-			require.Equal(t, tc.want, sinkWithoutAddress(ev))
+			require.Equal(t, tc.want, expectedWarning(ev))
 		})
 	}
+}
+
+// TestMissingDeploymentName: a reconciler's "not found" warning names the Deployment the check
+// then looks up; no other warning does.
+func TestMissingDeploymentName(t *testing.T) {
+	t.Parallel()
+	name, ok := missingDeploymentName(corev1.Event{Reason: "InternalError", Message: `deployments.apps "stream-source-high-deployment" not found`})
+	require.True(t, ok)
+	require.Equal(t, "stream-source-high-deployment", name)
+	for _, msg := range []string{
+		`services.serving.knative.dev "cron" not found`,
+		`deployments.apps "x" not found; and more`,
+		`pods "x" is forbidden: violates PodSecurity "restricted:latest"`,
+	} {
+		_, ok := missingDeploymentName(corev1.Event{Reason: "InternalError", Message: msg})
+		require.False(t, ok, msg)
+	}
+	require.False(t, expectedWarning(corev1.Event{Reason: "InternalError", Message: `deployments.apps "stream-source-high-deployment" not found`}),
+		"a missing Deployment is let through only when it exists by the time of the check")
 }
