@@ -27,25 +27,22 @@ type drainer struct {
 }
 
 func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case strings.HasPrefix(r.Header.Get("User-Agent"), kubeProbePrefix):
+	// The kubelet's probes win when a request looks like both, as they are answered without a hash.
+	kube := strings.HasPrefix(r.Header.Get("User-Agent"), kubeProbePrefix)
+	knative := !kube && r.Header.Get(probeHeader) == probeValue
+	if kube || knative {
 		if d.draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		w.WriteHeader(http.StatusOK)
-		return
-	case r.Header.Get(probeHeader) == probeValue:
-		if d.draining.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
+		if knative {
+			hash := r.Header.Get(probeHashHeader)
+			if hash == "" {
+				http.Error(w, "a probe request must carry a "+probeHashHeader+" header", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set(probeHashHeader, hash)
 		}
-		hash := r.Header.Get(probeHashHeader)
-		if hash == "" {
-			http.Error(w, "a probe request must carry a "+probeHashHeader+" header", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set(probeHashHeader, hash)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
