@@ -57,9 +57,10 @@ type Options struct {
 	LoadDuration time.Duration
 	LoadBase     float64
 	// Soak is how long the soak runs at SoakPercent of the flood throughput, after every
-	// repetition (0: no soak); SoakSample how often it samples; SoakHousekeeping how often
+	// repetition (0: no soak); SoakSample how often it samples; SoakRetention is purge's
+	// retention in the soak; SoakHousekeeping how often
 	// purge and trim run during it, and the retention purge keeps (0: a sixth of the soak).
-	Soak, SoakSample, SoakHousekeeping time.Duration
+	Soak, SoakSample, SoakRetention, SoakHousekeeping time.Duration
 	// DrainConcurrency is the concurrency of the Celery worker (prefork processes) and of
 	// Pulse's stream source in the drain runs.
 	DrainConcurrency int
@@ -149,7 +150,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.Float64Var(&o.LoadBase, "load-base", 0, "the flood rate (delivered/s) the load curve and soak take percentages of when e2e-sink-0ms is not run")
 	fs.DurationVar(&o.Soak, "soak", o.Soak, "soak duration at 50% of the flood rate, after the repetitions (0: none; -quick: none unless given)")
 	fs.DurationVar(&o.SoakSample, "soak-sample", o.SoakSample, "soak sampling interval (10s when the soak is shorter than 10m)")
-	fs.DurationVar(&o.SoakHousekeeping, "soak-housekeeping", 0, "how often purge and trim run in the soak, and purge's retention (0: a sixth of the soak)")
+	fs.DurationVar(&o.SoakRetention, "soak-retention", 0, "PULSE_RETENTION of the soak's cron function, so that purge deletes during it (0: a sixth of the soak)")
+	fs.DurationVar(&o.SoakHousekeeping, "soak-housekeeping", 0, "how often purge and trim run in the soak (0: as config/40-cron-schedules.yaml says)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python with Debian's python3-celery")
 	fs.BoolVar(&o.Install, "install", o.Install, "install python3-celery and friends with apt-get when missing (as root)")
 	rows := fs.String("scrape-rows", joinInts(o.ScrapeRows), "table sizes to scrape the metrics function at (empty: skip)")
@@ -221,8 +223,8 @@ func parseFlags(args []string) (Options, error) {
 	if o.LoadPoints, err = parseInts(*loadPoints); err != nil {
 		return o, fmt.Errorf("-load-points: %w", err)
 	}
-	if o.LoadDuration <= 0 || o.LoadBase < 0 || o.Soak < 0 || o.SoakSample <= 0 || o.SoakHousekeeping < 0 {
-		return o, fmt.Errorf("-load-duration and -soak-sample must be positive, -load-base, -soak and -soak-housekeeping not negative")
+	if o.LoadDuration <= 0 || o.LoadBase < 0 || o.Soak < 0 || o.SoakSample <= 0 || o.SoakHousekeeping < 0 || o.SoakRetention < 0 {
+		return o, fmt.Errorf("-load-duration and -soak-sample must be positive, -load-base, -soak, -soak-retention and -soak-housekeeping not negative")
 	}
 	o.Only = splitList(*only)
 	if o.N < 1 || o.DrainN < 1 || o.Reps < 1 || o.BatchConcurrency < 1 || o.E2EConcurrency < 1 || o.E2EStreamConcurrency < 1 || o.DrainConcurrency < 1 || o.History < 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -96,12 +97,22 @@ type SoakResult struct {
 	Base     float64 `json:"base_per_s"`
 	BaseFrom string  `json:"base_from"`
 	// Seconds, SampleSeconds and HousekeepingSeconds are the soak's length, its sampling
-	// interval and how often purge and trim ran (and purge's retention).
+	// interval and how often purge and trim ran (the longer of their periods);
+	// RetentionSeconds is purge's retention.
 	Seconds             float64 `json:"seconds"`
 	SampleSeconds       float64 `json:"sample_seconds"`
 	HousekeepingSeconds float64 `json:"housekeeping_seconds"`
+	RetentionSeconds    float64 `json:"retention_seconds"`
+	// Rewritten is set when purge and trim ran on the bench's period instead of the
+	// manifest's schedules.
+	Rewritten bool `json:"rewritten"`
 	// Schedules are the cron jobs played, as name: schedule.
 	Schedules []string `json:"schedules"`
+	// Scrapes counts the metrics function's scrapes (every soakScrapeEvery, as Prometheus
+	// would), ScrapeErrors those that failed, ScrapeLatency how long they took.
+	Scrapes       int           `json:"scrapes"`
+	ScrapeErrors  int           `json:"scrape_errors"`
+	ScrapeLatency stats.Latency `json:"scrape_latency"`
 	// Sent counts the requests sent, Accepted those ingest took, Errors failed requests plus
 	// notifications not delivered by the end, Missing the latter alone.
 	Sent, Accepted, Errors, Missing int
@@ -187,9 +198,9 @@ func soakWindow(soak, sample time.Duration) float64 {
 }
 
 // soakVerdicts judges the soak's drift from its samples: rate is the offered rate,
-// housekeeping purge and trim's period (and the retention), history the finished rows in the
+// housekeeping purge and trim's period, retention purge's, history the finished rows in the
 // table before it started.
-func soakVerdicts(samples []SoakSample, soak, sample, housekeeping time.Duration, rate float64, history int) []SoakVerdict {
+func soakVerdicts(samples []SoakSample, soak, sample, housekeeping, retention time.Duration, rate float64, history int) []SoakVerdict {
 	if len(samples) < 2 {
 		return []SoakVerdict{{What: "drift", Figure: fmt.Sprintf("%d samples: too few to compare a first and a last window", len(samples))}}
 	}
@@ -249,11 +260,11 @@ func soakVerdicts(samples []SoakSample, soak, sample, housekeeping time.Duration
 		})
 	}
 
-	// Purge keeps up: with a purge every period keeping a period's finished rows, the table
-	// holds at most about two periods and a sample of rows, plus the history until the first
-	// purge takes it.
+	// Purge keeps up: with a purge every period keeping the retention's finished rows, the
+	// table holds at most about a retention, a period and a sample of rows; the history is
+	// older than the retention and goes with the first purges.
 	period := housekeeping.Seconds()
-	liveBound := rate * (2*period + sample.Seconds()) * (1 + soakKeepUpSlack)
+	liveBound := rate * (retention.Seconds() + period + sample.Seconds()) * (1 + soakKeepUpSlack)
 	var lastLive int64
 	for _, s := range samples {
 		for _, r := range s.Relations {
@@ -263,8 +274,8 @@ func soakVerdicts(samples []SoakSample, soak, sample, housekeeping time.Duration
 		}
 	}
 	out = append(out, SoakVerdict{
-		What: fmt.Sprintf("purge keeps up: notifications' live rows in the last window ≤ rate × (2 × %s + %s) + %.0f%%",
-			housekeeping, sample, 100*soakKeepUpSlack),
+		What: fmt.Sprintf("purge keeps up: notifications' live rows in the last window ≤ rate × (%s + %s + %s) + %.0f%%",
+			retention, housekeeping, sample, 100*soakKeepUpSlack),
 		Figure: fmt.Sprintf("%d rows at most; bound %.0f (history of %d finished rows before the soak)", lastLive, liveBound, history),
 		OK:     float64(lastLive) <= liveBound,
 	})
@@ -339,19 +350,73 @@ func (h *Harness) runSoak(ctx context.Context) *SoakResult {
 	}
 	res.Base, res.BaseFrom = base, from
 	res.Rate, _ = offered(base, soakPercent, 1)
-	want := o.SoakHousekeeping
-	if want == 0 {
-		want = o.Soak / 6
+	retention := o.SoakRetention
+	if retention == 0 {
+		retention = o.Soak / 6
 	}
-	period := housekeepingPeriod(want)
-	res.HousekeepingSeconds = period.Seconds()
-	if err := h.soak(ctx, res, period); err != nil {
+	res.RetentionSeconds = retention.Seconds()
+	var period time.Duration // 0: the manifest's schedules
+	if o.SoakHousekeeping > 0 {
+		period = housekeepingPeriod(o.SoakHousekeeping)
+	}
+	if err := h.soak(ctx, res, period, retention); err != nil {
 		res.Error = err.Error()
 	}
 	return res
 }
 
-func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duration) error {
+// soakScrapeEvery is how often the soak scrapes the metrics function, as a Prometheus would.
+// A scrape also rolls the status count changes up (pkg/metrics), which is what keeps
+// notification_count_changes short in a cluster.
+const soakScrapeEvery = 15 * time.Second
+
+// pingPeriod is the time between two runs of the PingSource named name.
+func pingPeriod(pings []devping.Ping, name string) (time.Duration, error) {
+	for _, p := range pings {
+		if p.Name == name {
+			first := p.Next(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+			return p.Next(first).Sub(first), nil
+		}
+	}
+	return 0, fmt.Errorf("no PingSource %s in the cron schedules", name)
+}
+
+// scrapeLoop GETs url every soakScrapeEvery until ctx is done, counting into res.
+func scrapeLoop(ctx context.Context, url string, res *SoakResult) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	var took []time.Duration
+	defer func() { res.ScrapeLatency = stats.Latencies(took) }()
+	tick := time.NewTicker(soakScrapeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		start := time.Now()
+		resp, err := client.Get(url)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		res.Scrapes++
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Scrapes--
+				return
+			}
+			res.ScrapeErrors++
+			continue
+		}
+		took = append(took, time.Since(start))
+	}
+}
+
+func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention time.Duration) error {
 	o := h.opts
 	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) { return startSink(0) })
 	if err != nil {
@@ -367,28 +432,36 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duratio
 	if err != nil {
 		return err
 	}
-	cron, err := e.start(ctx, "cron", "cron", map[string]string{"PULSE_RETENTION": period.String()}, false)
+	cron, err := e.start(ctx, "cron", "cron", map[string]string{"PULSE_RETENTION": retention.String()}, false)
 	if err != nil {
 		return err
 	}
-	procs := []*proc.Process{ingest, deliver, source, cron}
+	metrics, err := e.start(ctx, "metrics", "metrics", nil, false)
+	if err != nil {
+		return err
+	}
+	procs := []*proc.Process{ingest, deliver, source, cron, metrics}
 
-	// The cron jobs on config/'s schedules, as `pulse dev` plays them, but purge and trim every
-	// period (hourly schedules would not run in a short soak).
+	// The cron jobs on config/'s schedules, as `pulse dev` plays them; with -soak-housekeeping,
+	// purge and trim every period instead.
 	manifest, err := os.ReadFile(filepath.Join(h.root, "config", "40-cron-schedules.yaml"))
 	if err != nil {
 		return err
 	}
-	every := cronEvery(period)
-	rewritten, err := soakSchedules(string(manifest), map[string]string{"cron-purge": every, "cron-trim": every})
-	if err != nil {
-		return err
+	schedules := string(manifest)
+	if period > 0 {
+		every := cronEvery(period)
+		schedules, err = soakSchedules(schedules, map[string]string{"cron-purge": every, "cron-trim": every})
+		if err != nil {
+			return err
+		}
+		res.Rewritten = true
 	}
 	dir := filepath.Join(h.work, "soak-schedules")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "40-cron-schedules.yaml"), []byte(rewritten), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "40-cron-schedules.yaml"), []byte(schedules), 0o644); err != nil {
 		return err
 	}
 	pings, err := devping.LoadPingSources(dir)
@@ -398,6 +471,13 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duratio
 	for _, p := range pings {
 		res.Schedules = append(res.Schedules, p.Name+": "+p.Schedule)
 	}
+	for _, name := range []string{"cron-purge", "cron-trim"} {
+		every, err := pingPeriod(pings, name)
+		if err != nil {
+			return err
+		}
+		res.HousekeepingSeconds = max(res.HousekeepingSeconds, every.Seconds())
+	}
 	pingCtx, stopPings := context.WithCancel(ctx)
 	defer stopPings()
 	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -405,6 +485,9 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duratio
 	pinging.Go(func() {
 		_ = devping.RunPings(pingCtx, pings, fmt.Sprintf("http://127.0.0.1:%d/", cron.Port), &http.Client{Timeout: time.Minute}, logger)
 	})
+
+	var scraping sync.WaitGroup
+	scraping.Go(func() { scrapeLoop(pingCtx, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics.Port), res) })
 
 	w, err := h.begin(ctx, procs, false)
 	if err != nil {
@@ -470,6 +553,7 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duratio
 	m := w.end(context.WithoutCancel(ctx), res.Accepted)
 	stopPings()
 	pinging.Wait()
+	scraping.Wait()
 	res.Postgres, res.Processes = m.Postgres, m.Processes
 	if total, _, _ := s.Stats(); total < res.Accepted {
 		res.Missing = res.Accepted - total
@@ -482,7 +566,7 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period time.Duratio
 		}
 	}
 	res.Latency = stats.Latencies(all)
-	res.Verdicts = soakVerdicts(res.Samples, o.Soak, o.SoakSample, period, res.Rate, o.History)
+	res.Verdicts = soakVerdicts(res.Samples, o.Soak, o.SoakSample, secDuration(res.HousekeepingSeconds), retention, res.Rate, o.History)
 	if waitErr != nil {
 		return waitErr
 	}
@@ -564,3 +648,6 @@ func (h *Harness) soakSample(ctx context.Context, e *runEnv, procs []*proc.Proce
 	}
 	return sm, iter.Err()
 }
+
+// secDuration is s seconds as a Duration.
+func secDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -55,6 +55,20 @@ func TestHousekeepingPeriod(t *testing.T) {
 	}
 }
 
+// TestManifestHousekeeping: the soak plays config/'s schedules as they are, so purge and trim
+// run there as often as in a cluster: every minute, each with a minute of traffic to handle.
+func TestManifestHousekeeping(t *testing.T) {
+	pings, err := devping.LoadPingSources(filepath.Join("..", "config"))
+	require.NoError(t, err)
+	for _, name := range []string{"cron-purge", "cron-trim"} {
+		every, err := pingPeriod(pings, name)
+		require.NoError(t, err)
+		require.Equal(t, time.Minute, every, name)
+	}
+	_, err = pingPeriod(pings, "cron-vacuum")
+	require.ErrorContains(t, err, "no PingSource cron-vacuum")
+}
+
 // TestSoakSchedules rewrites the repository's cron schedules as the soak does and loads them
 // as `pulse dev` does: purge and trim run every period, the other jobs keep their schedules.
 func TestSoakSchedules(t *testing.T) {
@@ -114,7 +128,7 @@ func steadySoak(n int, change func(i int, s *SoakSample)) []SoakSample {
 
 func verdictsOf(samples []SoakSample) map[string]SoakVerdict {
 	out := map[string]SoakVerdict{}
-	for _, v := range soakVerdicts(samples, 2*time.Minute, 10*time.Second, 20*time.Second, 100, 1000) {
+	for _, v := range soakVerdicts(samples, 2*time.Minute, 10*time.Second, 20*time.Second, 20*time.Second, 100, 1000) {
 		key, _, _ := strings.Cut(v.What, ":")
 		key, _, _ = strings.Cut(key, " ")
 		out[key] = v
@@ -167,7 +181,7 @@ func TestSoakVerdicts(t *testing.T) {
 		require.Contains(t, vs["trim"].Figure, "stream:high")
 	})
 	t.Run("too short", func(t *testing.T) {
-		vs := soakVerdicts(steadySoak(1, nil), time.Minute, time.Minute, 10*time.Second, 100, 0)
+		vs := soakVerdicts(steadySoak(1, nil), time.Minute, time.Minute, 10*time.Second, 10*time.Second, 100, 0)
 		require.Len(t, vs, 1)
 		require.False(t, vs[0].OK)
 	})

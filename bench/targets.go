@@ -243,9 +243,15 @@ func soakSection(w io.Writer, soak *SoakResult) {
 		p("Not run: %s.\n\n", soak.Skipped)
 		return
 	}
-	p("%s at %.0f/s offered (%d %% of %s), ingest, the high stream's source, deliver-high and cron as processes, the webhook sink answering at once. The cron function ran the PingSources of config/40-cron-schedules.yaml as `pulse dev` plays them, except purge and trim every %s (not hourly) with `PULSE_RETENTION=%s`, so that both run several times in the soak: %s. Sent %d, accepted %d, errors %d (of which %d not delivered at the end). Latency over the whole soak (request to delivered): p50 / p90 / p99 / max %.1f / %.1f / %.1f / %.1f ms.\n\n",
-		secs(soak.Seconds), soak.Rate, soakPercent, soak.BaseFrom, secs(soak.HousekeepingSeconds), secs(soak.HousekeepingSeconds),
-		strings.Join(soak.Schedules, ", "), soak.Sent, soak.Accepted, soak.Errors, soak.Missing,
+	played := "as `pulse dev` plays them"
+	if soak.Rewritten {
+		played += fmt.Sprintf(", except purge and trim every %s (`-soak-housekeeping`)", secs(soak.HousekeepingSeconds))
+	}
+	p("%s at %.0f/s offered (%d %% of %s), ingest, the high stream's source, deliver-high, cron and metrics as processes, the webhook sink answering at once. The cron function ran the PingSources of config/40-cron-schedules.yaml %s, with `PULSE_RETENTION=%s` so that purge deletes from the soak's own rows once they are that old: %s. The metrics function was scraped every %s as a Prometheus would (its scrape rolls the status count changes up): %d scrapes, %d failed, p50 / p99 / max %.1f / %.1f / %.1f ms. Sent %d, accepted %d, errors %d (of which %d not delivered at the end). Latency over the whole soak (request to delivered): p50 / p90 / p99 / max %.1f / %.1f / %.1f / %.1f ms.\n\n",
+		secs(soak.Seconds), soak.Rate, soakPercent, soak.BaseFrom, played, secs(soak.RetentionSeconds),
+		strings.Join(soak.Schedules, ", "), soakScrapeEvery, soak.Scrapes, soak.ScrapeErrors,
+		soak.ScrapeLatency.P50, soak.ScrapeLatency.P99, soak.ScrapeLatency.Max,
+		soak.Sent, soak.Accepted, soak.Errors, soak.Missing,
 		soak.Latency.P50, soak.Latency.P90, soak.Latency.P99, soak.Latency.Max)
 	if soak.Error != "" {
 		p("**The soak stopped early**: %s\n\n", oneLine(soak.Error))
