@@ -29,6 +29,7 @@ datastores: ## Install (as root), start and prepare the local PostgreSQL and Red
 test: datastores ## Vet, check formatting and run every test against the local datastores.
 	go vet ./...
 	@$(MAKE) --no-print-directory fmt-check
+	@$(MAKE) --no-print-directory tidy-check
 	go test -race -count=1 -timeout 30m ./...
 	@if [ -f $(VALIDATE_MODULE)/go.mod ]; then \
 		echo "cd $(VALIDATE_MODULE) && go vet ./... && go test -count=1 -timeout 30m ./..."; \
@@ -47,6 +48,14 @@ fmt-check: ## Fail, listing them, when Go files are not gofmt-formatted.
 		echo "gofmt: these files need formatting (run 'make fmt'):"; \
 		echo "$$unformatted"; \
 		exit 1; \
+	fi
+
+.PHONY: tidy-check
+tidy-check: ## Fail, with the diff, when go.mod or go.sum of the root or validate module is not tidy.
+	go mod tidy -diff
+	@if [ -f $(VALIDATE_MODULE)/go.mod ]; then \
+		echo "cd $(VALIDATE_MODULE) && go mod tidy -diff"; \
+		cd $(VALIDATE_MODULE) && go mod tidy -diff; \
 	fi
 
 .PHONY: run
