@@ -96,7 +96,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 			latencyCell(s), spread2(s.CPUPer1000), rssCell(s), s.Errors, s.Duplicates, targetCell(s))
 	}
 	p("\n")
-	targets(w, rep.Summaries, rep.Soak)
+	targets(w, rep.Summaries, rep.Soak, rep.Machine.Cores)
 	riverComparison(w, rep.Summaries)
 	loadCurve(w, rep.Summaries)
 	soakSection(w, rep.Soak)

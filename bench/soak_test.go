@@ -191,13 +191,14 @@ func TestTargetRows(t *testing.T) {
 	yes := true
 	sums := []*Summary{
 		{Scenario: floodScenario, Runs: 1, Throughput: stats.Spread{Median: 4500}, Baseline: "drain-celery-sink-0ms", BaselineThroughput: 500, Ratio: 9},
-		{Scenario: "drain-pulse-sink-0ms", Runs: 1, Throughput: stats.Spread{Median: 1500}, Baseline: "drain-celery-sink-0ms", BaselineThroughput: 500, Ratio: 3},
+		{Scenario: "drain-pulse-sink-0ms", Runs: 1, Throughput: stats.Spread{Median: 1500}, Baseline: "drain-celery-sink-0ms", BaselineThroughput: 500, Ratio: 3,
+			CPUPer1000: stats.Spread{Median: 1.6}},
 		{Scenario: "e2e-load-50", Runs: 1, P99: stats.Spread{Median: 120}, Extra: map[string]stats.Spread{"offered_per_s": {Median: 2250}}},
 		{Scenario: "ingest-batch-100", Runs: 1, Throughput: stats.Spread{Median: 900}, Baseline: "naive-batch-100", BaselineThroughput: 1000, Ratio: 0.9, Met: &yes},
 	}
 	soak := &SoakResult{Seconds: 120, Verdicts: []SoakVerdict{{What: "p99 of the last 20s within 25% of the first 20s's", Figure: "30.0 ms vs 25.0 ms (+20%)", OK: true}}}
 	rows := map[string]targetRow{}
-	for _, r := range targetRows(sums, soak) {
+	for _, r := range targetRows(sums, soak, 2) {
 		rows[r.target] = r
 	}
 	get := func(prefix string) targetRow {
@@ -211,6 +212,9 @@ func TestTargetRows(t *testing.T) {
 	}
 	require.Equal(t, "met", get("end to end ≥ 8×").verdict)
 	require.Equal(t, "**missed**", get("deliver path alone at Celery's").verdict)
+	require.Contains(t, get("deliver path alone at Celery's").figure,
+		"CPU: 1.60 CPU-s/1000 fill 2 cores at 1250/s, the target's 2000/s needs ≤ 1.00", "a missed target says what it asks of the CPU")
+	require.NotContains(t, get("end to end ≥ 8×").figure, "CPU:", "a met target does not")
 	river := get("deliver path alone ahead of River")
 	require.Contains(t, river.figure, "not run")
 	require.Contains(t, river.figure, riverScenario)
@@ -221,7 +225,7 @@ func TestTargetRows(t *testing.T) {
 	require.Contains(t, get("each function ready").figure, "not run")
 
 	sums = append(sums, &Summary{Scenario: riverScenario, Runs: 1, Throughput: stats.Spread{Median: 1200}})
-	for _, r := range targetRows(sums, nil) {
+	for _, r := range targetRows(sums, nil, 2) {
 		if strings.HasPrefix(r.target, "deliver path alone ahead of River") {
 			require.Equal(t, "met", r.verdict, r.figure)
 		}

@@ -24,6 +24,19 @@ const (
 	riverScenario = "drain-river-sink-0ms"
 )
 
+// cpuCeiling says what a missed throughput target asks of the CPU: at cpuPer1000 CPU-seconds
+// per 1000 notifications (the system under test's: its processes, PostgreSQL and Redis), the
+// machine's cores give at most cores × 1000 / cpuPer1000 a second even with nothing else
+// running, and reaching want a second needs at most cores × 1000 / want.
+func cpuCeiling(cpuPer1000, want float64, cores int) string {
+	if cpuPer1000 <= 0 || want <= 0 || cores <= 0 {
+		return ""
+	}
+	ceiling := float64(cores) * 1000 / cpuPer1000
+	return fmt.Sprintf("; CPU: %.2f CPU-s/1000 fill %d cores at %.0f/s, the target's %.0f/s needs ≤ %.2f",
+		cpuPer1000, cores, ceiling, want, float64(cores)*1000/want)
+}
+
 // targetRow is one line of the targets table.
 type targetRow struct{ target, figure, verdict string }
 
@@ -36,7 +49,7 @@ func verdict(ok bool) string {
 
 // targetRows computes each target from this run's figures; a target whose scenario did not
 // run says so.
-func targetRows(sums []*Summary, soak *SoakResult) []targetRow {
+func targetRows(sums []*Summary, soak *SoakResult, cores int) []targetRow {
 	by := map[string]*Summary{}
 	for _, s := range sums {
 		if s.Runs > 0 {
@@ -53,8 +66,11 @@ func targetRows(sums []*Summary, soak *SoakResult) []targetRow {
 			notRun(target, scenario+" or its baseline "+baselineOf(sums, scenario))
 			return
 		}
-		rows = append(rows, targetRow{target, fmt.Sprintf("%.2f× (%.0f/s vs %s %.0f/s)", s.Ratio, s.Throughput.Median, s.Baseline, s.BaselineThroughput),
-			verdict(s.Ratio >= want)})
+		figure := fmt.Sprintf("%.2f× (%.0f/s vs %s %.0f/s)", s.Ratio, s.Throughput.Median, s.Baseline, s.BaselineThroughput)
+		if s.Ratio < want {
+			figure += cpuCeiling(s.CPUPer1000.Median, want*s.BaselineThroughput, cores)
+		}
+		rows = append(rows, targetRow{target, figure, verdict(s.Ratio >= want)})
 	}
 	ratio(fmt.Sprintf("end to end ≥ %g× the Celery worker", targetE2EOverCelery), floodScenario, targetE2EOverCelery)
 	ratio(fmt.Sprintf("deliver path alone at Celery's concurrency ≥ %g× Celery", targetDrainOverCelery), "drain-pulse-sink-0ms", targetDrainOverCelery)
@@ -151,9 +167,9 @@ func soakP99Verdict(soak *SoakResult) *SoakVerdict {
 }
 
 // targets writes the targets beside this run's figures.
-func targets(w io.Writer, sums []*Summary, soak *SoakResult) {
+func targets(w io.Writer, sums []*Summary, soak *SoakResult, cores int) {
 	fmt.Fprintf(w, "### Targets, from this run\n\nRatios divide medians of scenarios from this run, interleaved. The deliver-path rows compare Pulse's stream source and deliver function with the Celery worker and with River, each draining the same pre-filled queue at the same concurrency.\n\n| target | this run (medians) | |\n|---|---|---|\n")
-	for _, r := range targetRows(sums, soak) {
+	for _, r := range targetRows(sums, soak, cores) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r.target, r.figure, r.verdict)
 	}
 	fmt.Fprintln(w)
