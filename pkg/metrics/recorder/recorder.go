@@ -61,31 +61,96 @@ func (r *Recorder) Attempt(ctx context.Context, channel, priority, outcome strin
 	return r.Record(ctx, Observation{Channel: channel, Priority: priority, Outcome: outcome, Latency: latency, Delivered: delivered})
 }
 
-// Record counts several delivery attempts in one pipelined round trip.
+// Record counts several delivery attempts in one pipelined round trip. The observations are
+// folded first: one HINCRBY per attempts field and latency bucket with the summed count, and
+// one HINCRBYFLOAT per latency hash with the summed seconds, so a batch of one channel and
+// priority costs a handful of commands however many deliveries it holds. The counts end up
+// as if each observation had been recorded on its own, and the sum too but for the rounding
+// of adding the seconds in Go before Redis adds them.
 func (r *Recorder) Record(ctx context.Context, obs ...Observation) error {
-	pipe := r.client.Pipeline()
+	type hist struct {
+		channel, priority string
+		buckets           []int64 // per LatencyBuckets, then +Inf
+		count             int64
+		seconds           float64
+	}
+	type attempt struct{ channel, priority, outcome string }
+	// Fields and hashes keep the order they were first seen in, so a batch always sends the
+	// same commands in the same order.
+	var (
+		attempts     = make(map[attempt]int64, 4)
+		attemptOrder = make([]attempt, 0, 4)
+		hists        []hist
+	)
 	for _, o := range obs {
-		pipe.HIncrBy(ctx, r.keys.Attempts(), AttemptField(o.Channel, o.Priority, o.Outcome), 1)
+		a := attempt{o.Channel, o.Priority, o.Outcome}
+		if _, ok := attempts[a]; !ok {
+			attemptOrder = append(attemptOrder, a)
+		}
+		attempts[a]++
 		if !o.Delivered {
 			continue
 		}
-		key := r.keys.Latency(o.Channel, o.Priority)
-		seconds := o.Latency.Seconds()
-		field := LatencyInfField
-		for _, le := range LatencyBuckets {
-			if seconds <= le {
-				field = BucketField(le)
-				break
-			}
+		i := 0
+		for i < len(hists) && (hists[i].channel != o.Channel || hists[i].priority != o.Priority) {
+			i++
 		}
-		pipe.HIncrBy(ctx, key, field, 1)
-		pipe.HIncrBy(ctx, key, LatencyCountField, 1)
-		pipe.HIncrByFloat(ctx, key, LatencySumField, seconds)
+		if i == len(hists) {
+			hists = append(hists, hist{channel: o.Channel, priority: o.Priority, buckets: make([]int64, len(LatencyBuckets)+1)})
+		}
+		h := &hists[i]
+		seconds := o.Latency.Seconds()
+		h.buckets[bucket(seconds)]++
+		h.count++
+		h.seconds += seconds
+	}
+
+	pipe := r.client.Pipeline()
+	for _, a := range attemptOrder {
+		pipe.HIncrBy(ctx, r.keys.Attempts(), AttemptField(a.channel, a.priority, a.outcome), attempts[a])
+	}
+	for _, h := range hists {
+		key := r.keys.Latency(h.channel, h.priority)
+		for b, n := range h.buckets {
+			if n == 0 {
+				continue
+			}
+			field := LatencyInfField
+			if b < len(bucketFields) {
+				field = bucketFields[b]
+			}
+			pipe.HIncrBy(ctx, key, field, n)
+		}
+		pipe.HIncrBy(ctx, key, LatencyCountField, h.count)
+		pipe.HIncrByFloat(ctx, key, LatencySumField, h.seconds)
+	}
+	if pipe.Len() == 0 {
+		return nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("record %d attempts in metrics: %w", len(obs), err)
 	}
 	return nil
+}
+
+// bucketFields are the hash fields of LatencyBuckets, formatted once.
+var bucketFields = func() []string {
+	fields := make([]string, len(LatencyBuckets))
+	for i, le := range LatencyBuckets {
+		fields[i] = BucketField(le)
+	}
+	return fields
+}()
+
+// bucket returns the index in LatencyBuckets of the bucket seconds falls in, or
+// len(LatencyBuckets) for +Inf.
+func bucket(seconds float64) int {
+	for i, le := range LatencyBuckets {
+		if seconds <= le {
+			return i
+		}
+	}
+	return len(LatencyBuckets)
 }
 
 // BreakerField is the field of the breakers hash that holds one pod's breaker of one
