@@ -218,3 +218,72 @@ func TestIsolateFindsTheBadCall(t *testing.T) {
 	_, err := b.Do(context.Background(), 1000)
 	require.ErrorContains(t, err, "connection lost")
 }
+
+// TestSubmitDoesNotWait: a submitted call returns while its batch is still running, shares
+// batches with calls that wait (which get their own results), and Stop waits for its batch.
+func TestSubmitDoesNotWait(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []int
+	release := make(chan struct{})
+	first := make(chan struct{}, 1)
+	fn := func(ctx context.Context, items []int) ([]int, error) {
+		select {
+		case first <- struct{}{}:
+			<-release // hold the first batch: submitting must not wait for it
+		default:
+		}
+		mu.Lock()
+		seen = append(seen, items...)
+		mu.Unlock()
+		out := make([]int, len(items))
+		for i, v := range items {
+			out[i] = -v
+		}
+		return out, nil
+	}
+	b := batch.New(context.Background(), fn, 100, 1)
+	b.Start()
+
+	require.NoError(t, b.Submit(context.Background(), 1))
+	<-first
+	require.NoError(t, b.Submit(context.Background(), 2, 3))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		out, err := b.Do(context.Background(), 4, 5)
+		assert.NoError(t, err)
+		assert.Equal(t, []int{-4, -5}, out, "a call sharing a batch with submitted ones gets its own results")
+	})
+	require.Eventually(t, func() bool { return b.Queued() == 2 }, time.Second, time.Millisecond)
+	require.NoError(t, b.Submit(context.Background(), 6))
+	mu.Lock()
+	require.Empty(t, seen, "every call so far returned while the first batch was held")
+	mu.Unlock()
+
+	close(release)
+	wg.Wait()
+	b.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	require.ElementsMatch(t, []int{1, 2, 3, 4, 5, 6}, seen, "Stop waited for the submitted items")
+}
+
+// TestSubmitGivesUpWithItsContext: a submission the batcher cannot take before ctx ends
+// returns ctx's error and its items never run.
+func TestSubmitGivesUpWithItsContext(t *testing.T) {
+	t.Parallel()
+	var seen []string
+	b := batch.New(context.Background(), func(_ context.Context, items []string) ([]string, error) {
+		seen = append(seen, items...)
+		return items, nil
+	}, 1, 1)
+	// Not started yet: the first call fills the hand-over, the second cannot get in.
+	require.NoError(t, b.Submit(context.Background(), "taken"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, b.Submit(ctx, "dropped"), context.DeadlineExceeded)
+	require.Equal(t, 1, b.Queued())
+	b.Start()
+	b.Stop()
+	require.Equal(t, []string{"taken"}, seen)
+}
