@@ -25,7 +25,8 @@ type Deliverer struct {
 	store   *store.Store
 	claims  *batch.Batcher[string, claim]
 	records *batch.Batcher[store.Attempt, error]
-	// observations shares Redis round trips for the metrics of concurrent deliveries.
+	// observations shares Redis round trips for the metrics of concurrent deliveries; a
+	// delivery hands its observation over and does not wait for it to be written.
 	observations *batch.Batcher[recorder.Observation, struct{}]
 	providers    map[notification.Channel]channel.Provider
 	recorder     *recorder.Recorder
@@ -89,7 +90,11 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	d.records.Start()
 	if d.recorder != nil {
 		d.observations = batch.New(context.Background(), func(ctx context.Context, obs []recorder.Observation) ([]struct{}, error) {
-			return make([]struct{}, len(obs)), d.recorder.Record(ctx, obs...)
+			// No delivery waits for its metrics, so a failing batch is logged here, once.
+			if err := d.recorder.Record(ctx, obs...); err != nil {
+				d.logger.Warn("metrics not recorded", "observations", len(obs), "error", err)
+			}
+			return make([]struct{}, len(obs)), nil
 		}, size, 1)
 		d.observations.Start()
 	}
@@ -139,9 +144,10 @@ func (d *Deliverer) claimMany(ctx context.Context, ids []string, lease time.Dura
 }
 
 // Close waits for the deliveries under way to finish, each bounded by the send timeout and
-// the time to record its outcome, then finishes the claims and records under way. Deliveries
-// asked for after Close has begun get ErrClosed. So a shutdown whose HTTP budget ran out
-// still lets every started send end and be recorded. Calls after the first do nothing.
+// the time to record its outcome, then finishes the claims, records and metrics under way.
+// Deliveries asked for after Close has begun get ErrClosed. So a shutdown whose HTTP budget
+// ran out still lets every started send end and be recorded. Calls after the first do
+// nothing.
 func (d *Deliverer) Close() {
 	d.mu.Lock()
 	already := d.closed
@@ -172,7 +178,8 @@ func (d *Deliverer) begin() bool {
 // Deliver claims the notification id, sends it and records what came of it. A notification
 // that is not queued (a duplicate dispatch, or one already handled) is left alone and nil is
 // returned. An error means the outcome could not be recorded: the caller answers 5xx so the
-// dispatch is retried.
+// dispatch is retried. The attempt's metrics are written after Deliver returns; Close waits
+// for them.
 //
 // ctx bounds only the wait to hand the claim over. Once the notification is claimed, the send
 // and the record run to their end whatever happens to ctx (the caller, a stream source's
@@ -247,7 +254,8 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		}
 		o := recorder.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
 			Latency: latency, Delivered: a.Status == notification.Delivered}
-		if _, err := d.observations.Do(rctx, o); err != nil {
+		// The answer does not wait for Redis; Close waits for the metrics to be written.
+		if err := d.observations.Submit(rctx, o); err != nil {
 			logger().Warn("metrics not recorded", "error", err)
 		}
 	}

@@ -1,6 +1,8 @@
 package delivery_test
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +23,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-knative/pulse/internal/pulsetest"
@@ -68,6 +73,10 @@ type testBundle struct {
 type options struct {
 	allowPrivate bool
 	sendTimeout  time.Duration
+	// metricsRedis is where the deliverer writes its metrics; nil means the bundle's Redis.
+	metricsRedis *redis.Client
+	// logs gets the deliverer's log lines, in JSON; nil discards them.
+	logs io.Writer
 }
 
 func setup(t *testing.T, opts options) *testBundle {
@@ -100,9 +109,13 @@ func setup(t *testing.T, opts options) *testBundle {
 		Retry:                config.Retry{Schedule: []time.Duration{10 * time.Second, time.Minute}, Jitter: 0.2}}
 	providers, err := delivery.Providers(cfg, delivery.ProviderDeps{})
 	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewJSONHandler(cmp.Or(opts.logs, io.Discard), nil))
+	metricsRedis := b.redis
+	if opts.metricsRedis != nil {
+		metricsRedis = opts.metricsRedis
+	}
 	d := delivery.NewDeliverer(delivery.DelivererConfig{Store: b.store, Providers: providers, Logger: logger,
-		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(b.redis, b.keys),
+		Retry: cfg.Retry, Lease: cfg.Lease, SendTimeout: cfg.SendTimeout, Recorder: recorder.New(metricsRedis, b.keys),
 		Jitter: func() float64 { return 0.5 }}) // 0.5 means no spread: waits are exact
 	t.Cleanup(d.Close)
 	b.deliverer = d
@@ -185,12 +198,109 @@ func TestDelivered(t *testing.T) {
 	require.Equal(t, "delivered", attempts[0].Outcome)
 	require.Equal(t, 200, attempts[0].StatusCode)
 
+	b.deliverer.Close() // the metrics are written after the answer; Close waits for them
 	counts, err := b.redis.HGetAll(context.Background(), b.keys.Attempts()).Result()
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"webhook:high:delivered": "1"}, counts)
 	count, err := b.redis.HGet(context.Background(), b.keys.Latency("webhook", "high"), recorder.LatencyCountField).Result()
 	require.NoError(t, err)
 	require.Equal(t, "1", count)
+}
+
+// TestCloseWaitsForMetrics: the answer does not wait for the metrics, but Close does, so
+// every delivery is counted once the deliverer is closed.
+func TestCloseWaitsForMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{allowPrivate: true})
+	const n = 20
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = b.insert(t, nil)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() { assert.Equal(t, http.StatusAccepted, b.deliver(t, id)) })
+	}
+	wg.Wait()
+	b.deliverer.Close()
+
+	ctx := context.Background()
+	counts, err := b.redis.HGetAll(ctx, b.keys.Attempts()).Result()
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"webhook:high:delivered": strconv.Itoa(n)}, counts)
+	count, err := b.redis.HGet(ctx, b.keys.Latency("webhook", "high"), recorder.LatencyCountField).Result()
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(n), count)
+}
+
+// TestMetricsDoNotHoldTheAnswer: with a Redis that takes connections and never answers,
+// deliveries are still answered; when it goes away, each failed batch of metrics is logged
+// once, not once per delivery, and Close returns.
+func TestMetricsDoNotHoldTheAnswer(t *testing.T) {
+	t.Parallel()
+	stalled, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := stalled.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	release := func() {
+		stalled.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	t.Cleanup(release)
+	metricsRedis := redis.NewClient(&redis.Options{Addr: stalled.Addr().String(), MaxRetries: -1, ReadTimeout: time.Minute})
+	t.Cleanup(func() { metricsRedis.Close() })
+	var logs bytes.Buffer
+	b := setup(t, options{allowPrivate: true, metricsRedis: metricsRedis, logs: &logs})
+
+	const n = 5
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = b.insert(t, nil)
+	}
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for _, id := range ids {
+			assert.Equal(t, http.StatusAccepted, b.deliver(t, id))
+		}
+	}()
+	select {
+	case <-answered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the deliveries were not answered while Redis did not answer")
+	}
+	release()
+	b.deliverer.Close()
+
+	// The first delivery's batch held the Redis connection; the other four waited in one batch.
+	var lost []int
+	dec := json.NewDecoder(&logs)
+	for dec.More() {
+		var line struct {
+			Msg          string `json:"msg"`
+			Observations int    `json:"observations"`
+		}
+		require.NoError(t, dec.Decode(&line))
+		if line.Msg == "metrics not recorded" {
+			lost = append(lost, line.Observations)
+		}
+	}
+	require.Equal(t, []int{1, n - 1}, lost)
 }
 
 // TestAnswerDecidesWhatFollows: a transient failure schedules a retry after the backoff, or
