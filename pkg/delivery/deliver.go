@@ -200,7 +200,9 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 	}
 	switch {
 	case errors.Is(err, notification.ErrNotClaimable), errors.Is(err, notification.ErrNotFound):
-		logger().Debug("dispatch skipped: notification is not queued", "reason", err.Error())
+		if d.logger.Enabled(ctx, slog.LevelDebug) { // a duplicate dispatch need not build a logger
+			logger().Debug("dispatch skipped: notification is not queued", "reason", err.Error())
+		}
 		return nil
 	case err != nil:
 		return err
@@ -285,7 +287,9 @@ func (d *Deliverer) putBack(ctx context.Context, n notification.Notification, re
 	if err != nil {
 		return err
 	}
-	logger().Debug("throttled: put back", "channel", n.Channel, "retry_in_ms", res.RetryAfter.Milliseconds())
+	if d.logger.Enabled(ctx, slog.LevelDebug) { // every send a rate limit holds back comes here
+		logger().Debug("throttled: put back", "channel", n.Channel, "retry_in_ms", res.RetryAfter.Milliseconds())
+	}
 	return nil
 }
 
