@@ -209,26 +209,34 @@ const columns = `id, source, event_id, channel, priority, status, recipient, sub
 	created_at, queued_at, sending_at, delivered_at, failed_at, cancelled_at, expired_at, updated_at`
 
 func scanNotification(row pgx.Row) (notification.Notification, error) {
+	n, _, err := scanNotificationID(row)
+	return n, err
+}
+
+// scanNotificationID scans a row of columns and returns its id as bytes too. The id is scanned
+// into a [16]byte, which pgx fills as is, not a uuid.UUID, which it fills through its
+// sql.Scanner from text.
+func scanNotificationID(row pgx.Row) (notification.Notification, [16]byte, error) {
 	var n notification.Notification
-	var id uuid.UUID
+	var id [16]byte
 	var data, metadata []byte
 	err := row.Scan(&id, &n.Source, &n.EventID, &n.Channel, &n.Priority, &n.Status, &n.To, &n.Subject, &n.Body,
 		&n.HTML, &data, &metadata, &n.Attempts, &n.MaxAttempts, &n.SendAt, &n.ExpiresAt, &n.NextAttemptAt,
 		&n.LastError, &n.ProviderMessageID, &n.CreatedAt, &n.QueuedAt, &n.SendingAt, &n.DeliveredAt,
 		&n.FailedAt, &n.CancelledAt, &n.ExpiredAt, &n.UpdatedAt)
 	if err != nil {
-		return n, err
+		return n, id, err
 	}
-	n.ID = id.String()
+	n.ID = uuid.UUID(id).String()
 	if data != nil {
 		n.Data = json.RawMessage(data)
 	}
 	if metadata != nil {
 		if err := json.Unmarshal(metadata, &n.Metadata); err != nil {
-			return n, fmt.Errorf("decode metadata: %w", err)
+			return n, id, fmt.Errorf("decode metadata: %w", err)
 		}
 	}
-	return n, nil
+	return n, id, nil
 }
 
 // Get returns the notification with id, or notification.ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,6 +230,24 @@ func TestClaimManyAndRecordMany(t *testing.T) {
 	require.ErrorIs(t, errs[1], notification.ErrLeaseLost, "attempt 2 does not hold the claim of attempt 1")
 	require.Equal(t, notification.Delivered, b.get(t, a).Status)
 	require.Equal(t, notification.Sending, b.get(t, c).Status)
+}
+
+// TestClaimManyTakesEveryFormOfAnID: an id in capitals or braces names the same notification,
+// and its claim is reported as the claim it is, not as "not claimable" while the row sits
+// claimed until its lease runs out.
+func TestClaimManyTakesEveryFormOfAnID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	ids := b.insert(t, webhookRequest("s", "1"), webhookRequest("s", "2"))
+	claimed, err := b.store.ClaimMany(ctx, []string{strings.ToUpper(ids[0]), "{" + ids[1] + "}"}, time.Minute)
+	require.NoError(t, err)
+	for i, c := range claimed {
+		require.NoError(t, c.Err, ids[i])
+		require.Equal(t, ids[i], c.Notification.ID)
+		require.Equal(t, 1, c.Notification.Attempts)
+		require.Equal(t, notification.Sending, b.get(t, ids[i]).Status)
+	}
 }
 
 // TestConcurrentClaimsOfTheSameIDs claims the same notifications from several batches at once,

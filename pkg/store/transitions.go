@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,13 +60,17 @@ type Claimed struct {
 // result per id, in order. An id named twice is claimed at most once.
 func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration) ([]Claimed, error) {
 	out := make([]Claimed, len(ids))
-	uids := make([]uuid.UUID, 0, len(ids))
+	// [16]byte, not uuid.UUID: pgx encodes a [][16]byte as is, a []uuid.UUID by reflection
+	// through each element's driver.Valuer.
+	keys := make([][16]byte, len(ids))
+	uids := make([][16]byte, 0, len(ids))
 	for i, id := range ids {
 		uid, err := uuid.Parse(id)
 		if err != nil {
 			out[i].Err = notification.ErrNotFound
 			continue
 		}
+		keys[i] = uid
 		uids = append(uids, uid)
 	}
 	now := s.now()
@@ -75,23 +78,23 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	byID := make(map[string]notification.Notification, len(claimed))
-	for _, n := range claimed {
-		byID[n.ID] = n
+	byID := make(map[[16]byte]notification.Notification, len(claimed))
+	for _, c := range claimed {
+		byID[c.id] = c.Notification
 	}
-	var missed []uuid.UUID
-	for i, id := range ids {
+	var missed [][16]byte
+	for i := range ids {
 		if out[i].Err != nil {
 			continue
 		}
-		n, ok := byID[strings.ToLower(id)]
+		n, ok := byID[keys[i]]
 		switch {
 		case ok:
 			out[i].Notification = n
-			delete(byID, n.ID) // a second request for the same id gets no claim
+			delete(byID, keys[i]) // a second request for the same id gets no claim
 		default:
 			out[i].Err = notification.ErrNotClaimable
-			missed = append(missed, uuid.MustParse(id))
+			missed = append(missed, keys[i])
 		}
 	}
 	if len(missed) == 0 {
@@ -109,16 +112,16 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	exists, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	exists, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
 	if err != nil {
 		return nil, fmt.Errorf("claim %d notifications: %w", len(uids), unavailable(err))
 	}
-	found := make(map[uuid.UUID]bool, len(exists))
+	found := make(map[[16]byte]bool, len(exists))
 	for _, id := range exists {
 		found[id] = true
 	}
-	for i, id := range ids {
-		if errors.Is(out[i].Err, notification.ErrNotClaimable) && !found[uuid.MustParse(id)] {
+	for i := range ids {
+		if errors.Is(out[i].Err, notification.ErrNotClaimable) && !found[keys[i]] {
 			out[i].Err = notification.ErrNotFound
 		}
 	}
@@ -135,7 +138,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, lease time.Duration
 // claim reached the disk. The setting is local to the claim's transaction (set_config's
 // is_local), which the pipeline's single sync ends, so the connection's later statements
 // commit as configured.
-func (s *Store) claim(ctx context.Context, ids []uuid.UUID, now time.Time, lease time.Duration) ([]notification.Notification, error) {
+func (s *Store) claim(ctx context.Context, ids [][16]byte, now time.Time, lease time.Duration) ([]claimedRow, error) {
 	b := &pgx.Batch{}
 	b.Queue(`select set_config('synchronous_commit', 'off', true)`)
 	b.Queue(claimSQL, ids, now, now.Add(lease))
@@ -148,13 +151,20 @@ func (s *Store) claim(ctx context.Context, ids []uuid.UUID, now time.Time, lease
 	if err != nil {
 		return nil, err
 	}
-	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification.Notification, error) {
-		return scanNotification(row)
+	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimedRow, error) {
+		n, id, err := scanNotificationID(row)
+		return claimedRow{Notification: n, id: id}, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return claimed, br.Close()
+}
+
+// claimedRow is a claimed notification with its id as bytes.
+type claimedRow struct {
+	notification.Notification
+	id [16]byte
 }
 
 // Attempt is the outcome of one delivery attempt, to be recorded.
@@ -197,7 +207,7 @@ func (s *Store) Record(ctx context.Context, a Attempt) error {
 func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, error) {
 	n := len(attempts)
 	var (
-		ids                                   = make([]uuid.UUID, n)
+		ids                                   = make([][16]byte, n) // see ClaimMany
 		attemptNos, codes                     = make([]int32, n), make([]int32, n)
 		statuses, errs, providerIDs, outcomes = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		nextAt                                = make([]pgtype.Timestamptz, n)
@@ -218,16 +228,16 @@ func (s *Store) RecordMany(ctx context.Context, attempts []Attempt) ([]error, er
 		accounts[i], errorCodes[i], suppress[i] = a.Account, a.ErrorCode, a.Suppress
 	}
 	rows, err := s.pool.Query(ctx, recordSQL,
-		ids, attemptNos, statuses, nextAt, errs, providerIDs, outcomes, codes, startedAt, durations, s.now(),
-		accounts, errorCodes, suppress)
+		ids, attemptNos, statuses, pgtype.FlatArray[pgtype.Timestamptz](nextAt), errs, providerIDs, outcomes, codes,
+		startedAt, durations, s.now(), accounts, errorCodes, suppress)
 	if err != nil {
 		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
 	}
-	moved, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	moved, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
 	if err != nil {
 		return nil, fmt.Errorf("record %d attempts: %w", n, unavailable(err))
 	}
-	ok := make(map[uuid.UUID]bool, len(moved))
+	ok := make(map[[16]byte]bool, len(moved))
 	for _, id := range moved {
 		ok[id] = true
 	}
