@@ -36,8 +36,7 @@ type Batcher[In, Out any] struct {
 
 type call[In, Out any] struct {
 	items []In
-	// done gets the call's result; it is nil when the call was submitted, not done.
-	done chan result[Out]
+	done  chan result[Out]
 }
 
 type result[Out any] struct {
@@ -82,31 +81,15 @@ func (b *Batcher[In, Out]) Stop() {
 // is cancelled, and Do waits for it, so the caller learns what happened to its items.
 func (b *Batcher[In, Out]) Do(ctx context.Context, items ...In) ([]Out, error) {
 	c := &call[In, Out]{items: items, done: make(chan result[Out], 1)}
-	if err := b.hand(ctx, c); err != nil {
-		return nil, err
-	}
-	r := <-c.done
-	return r.out, r.err
-}
-
-// Submit hands items to a shared batch and returns without waiting for it, for work whose
-// outcome the caller does not need (metrics, say): Func must deal with its own errors, which
-// reach no caller. Stop still waits for the batch to run. ctx bounds only the hand-over; the
-// error is ctx's when it ends first, and then the items never run.
-func (b *Batcher[In, Out]) Submit(ctx context.Context, items ...In) error {
-	return b.hand(ctx, &call[In, Out]{items: items})
-}
-
-// hand gives c to dispatch.
-func (b *Batcher[In, Out]) hand(ctx context.Context, c *call[In, Out]) error {
 	b.waiting.Add(1)
 	select {
 	case b.jobs <- c:
-		return nil
 	case <-ctx.Done():
 		b.waiting.Add(-1)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
+	r := <-c.done
+	return r.out, r.err
 }
 
 // dispatch gathers calls and starts batches: one whenever none is running, another beside
@@ -190,14 +173,12 @@ func (b *Batcher[In, Out]) run(calls []*call[In, Out], n int) {
 		return
 	}
 	for _, c := range calls {
-		r := result[Out]{err: err}
-		if err == nil {
-			r.out = out[:len(c.items):len(c.items)]
-			out = out[len(c.items):]
+		if err != nil {
+			c.done <- result[Out]{err: err}
+			continue
 		}
-		if c.done != nil { // nil for a submitted call: no one waits for it
-			c.done <- r
-		}
+		c.done <- result[Out]{out: out[:len(c.items):len(c.items)]}
+		out = out[len(c.items):]
 	}
 }
 

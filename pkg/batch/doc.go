@@ -6,8 +6,5 @@
 // A batch that fails because of one call's items (Batcher.Isolate) is run again in halves
 // until that call is alone, so one caller's bad input never fails the others.
 //
-// A caller that needs no result (metrics, say) submits its items and goes on; stopping the
-// batcher still waits for them.
-//
 // It knows nothing of what a batch does; ingest and delivery give it their statements.
 package batch

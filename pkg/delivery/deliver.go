@@ -25,9 +25,9 @@ type Deliverer struct {
 	store   *store.Store
 	claims  *batch.Batcher[string, claim]
 	records *batch.Batcher[store.Attempt, error]
-	// observations shares Redis round trips for the metrics of concurrent deliveries; a
-	// delivery hands its observation over and does not wait for it to be written.
-	observations *batch.Batcher[recorder.Observation, struct{}]
+	// observations gathers the deliveries' metrics and writes them to Redis once a
+	// metricsInterval; a delivery never waits for them.
+	observations *recorder.Buffer
 	providers    map[notification.Channel]channel.Provider
 	recorder     *recorder.Recorder
 	logger       *slog.Logger
@@ -89,17 +89,15 @@ func NewDeliverer(cfg DelivererConfig) *Deliverer {
 	d.claims.Start()
 	d.records.Start()
 	if d.recorder != nil {
-		d.observations = batch.New(context.Background(), func(ctx context.Context, obs []recorder.Observation) ([]struct{}, error) {
-			// No delivery waits for its metrics, so a failing batch is logged here, once.
-			if err := d.recorder.Record(ctx, obs...); err != nil {
-				d.logger.Warn("metrics not recorded", "observations", len(obs), "error", err)
-			}
-			return make([]struct{}, len(obs)), nil
-		}, size, 1)
-		d.observations.Start()
+		d.observations = d.recorder.NewBuffer(metricsInterval, d.logger)
 	}
 	return d
 }
+
+// metricsInterval is how often a deliver function writes its deliveries' metrics to Redis:
+// one round trip a second however many it delivered, against a scrape interval of 15 s or
+// more.
+const metricsInterval = time.Second
 
 // claim is a claimed notification and, when its recipient is suppressed, the suppression.
 type claim struct {
@@ -160,7 +158,7 @@ func (d *Deliverer) Close() {
 	d.claims.Stop()
 	d.records.Stop()
 	if d.observations != nil {
-		d.observations.Stop()
+		d.observations.Close()
 	}
 }
 
@@ -256,10 +254,8 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		}
 		o := recorder.Observation{Channel: string(n.Channel), Priority: string(n.Priority), Outcome: a.Outcome,
 			Latency: latency, Delivered: a.Status == notification.Delivered}
-		// The answer does not wait for Redis; Close waits for the metrics to be written.
-		if err := d.observations.Submit(rctx, o); err != nil {
-			logger().Warn("metrics not recorded", "error", err)
-		}
+		// The answer does not wait for Redis; Close writes what is buffered.
+		d.observations.Add(o)
 	}
 	return nil
 }

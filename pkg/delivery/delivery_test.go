@@ -287,7 +287,8 @@ func TestMetricsDoNotHoldTheAnswer(t *testing.T) {
 	release()
 	b.deliverer.Close()
 
-	// The first delivery's batch held the Redis connection; the other four waited in one batch.
+	// Every observation was written by a flush that failed, each logged once with its count,
+	// not once per delivery.
 	var lost []int
 	dec := json.NewDecoder(&logs)
 	for dec.More() {
@@ -300,7 +301,12 @@ func TestMetricsDoNotHoldTheAnswer(t *testing.T) {
 			lost = append(lost, line.Observations)
 		}
 	}
-	require.Equal(t, []int{1, n - 1}, lost)
+	require.NotEmpty(t, lost)
+	total := 0
+	for _, k := range lost {
+		total += k
+	}
+	require.Equal(t, n, total, "warnings %v", lost)
 }
 
 // TestAnswerDecidesWhatFollows: a transient failure schedules a retry after the backoff, or

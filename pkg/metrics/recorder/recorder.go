@@ -3,7 +3,9 @@ package recorder
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -199,4 +201,85 @@ func (r *Recorder) Throttled(ctx context.Context, channel, account string) error
 		return fmt.Errorf("count throttled send of %s account %s: %w", channel, account, err)
 	}
 	return nil
+}
+
+// maxBuffered bounds the observations a Buffer holds between flushes; beyond it, while Redis
+// does not answer, new ones are dropped and counted.
+const maxBuffered = 1 << 16
+
+// Buffer gathers observations in memory and records them every interval in one round trip,
+// however many deliveries the interval held, so a delivery costs a slice append instead of a
+// Redis command, and a quiet pod sends nothing. What a flush fails to record is logged and
+// dropped: metrics never hold deliveries up. Close records what is left, so a graceful
+// shutdown loses nothing; a killed pod loses at most an interval's observations.
+type Buffer struct {
+	rec      *Recorder
+	logger   *slog.Logger
+	interval time.Duration
+
+	mu      sync.Mutex
+	pending []Observation
+	dropped int
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// NewBuffer returns a started buffer that records into r every interval; Close it when done.
+func (r *Recorder) NewBuffer(interval time.Duration, logger *slog.Logger) *Buffer {
+	b := &Buffer{rec: r, logger: logger, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// Add buffers an observation for the next flush.
+func (b *Buffer) Add(o Observation) {
+	b.mu.Lock()
+	if len(b.pending) < maxBuffered {
+		b.pending = append(b.pending, o)
+	} else {
+		b.dropped++
+	}
+	b.mu.Unlock()
+}
+
+// Close stops the flushes and records what is buffered. Calls after the first do nothing.
+func (b *Buffer) Close() {
+	b.once.Do(func() { close(b.stop) })
+	<-b.done
+}
+
+func (b *Buffer) loop() {
+	defer close(b.done)
+	tick := time.NewTicker(b.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b.flush()
+		case <-b.stop:
+			b.flush()
+			return
+		}
+	}
+}
+
+// flush records the buffered observations; the next ones go to a new slice meanwhile.
+func (b *Buffer) flush() {
+	b.mu.Lock()
+	obs, dropped := b.pending, b.dropped
+	b.pending, b.dropped = nil, 0
+	b.mu.Unlock()
+	if dropped > 0 {
+		b.logger.Warn("metrics buffer full: observations dropped", "observations", dropped)
+	}
+	if len(obs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.interval+5*time.Second)
+	defer cancel()
+	if err := b.rec.Record(ctx, obs...); err != nil {
+		b.logger.Warn("metrics not recorded", "observations", len(obs), "error", err)
+	}
 }

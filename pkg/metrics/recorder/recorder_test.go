@@ -2,6 +2,8 @@ package recorder_test
 
 import (
 	"context"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,4 +166,52 @@ func BenchmarkRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestBufferFlushesEveryInterval: observations reach Redis on the next tick without Close, and
+// a tick with nothing buffered writes nothing.
+func TestBufferFlushesEveryInterval(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	buf := b.recorder.NewBuffer(20*time.Millisecond, slog.New(slog.DiscardHandler))
+	defer buf.Close()
+	for range 3 {
+		buf.Add(recorder.Observation{Channel: "webhook", Priority: "high", Outcome: "delivered", Delivered: true, Latency: time.Millisecond})
+	}
+	require.Eventually(t, func() bool {
+		return b.hashes(t)["attempts"]["webhook:high:delivered"] == "3"
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "3", b.hashes(t)["latency:webhook:high"]["count"])
+}
+
+// TestBufferCloseRecordsTheRest: what was added before Close is in Redis when Close returns,
+// as if recorded at once; a second Close does nothing.
+func TestBufferCloseRecordsTheRest(t *testing.T) {
+	t.Parallel()
+	b, direct := setup(t), setup(t)
+	buf := b.recorder.NewBuffer(time.Hour, slog.New(slog.DiscardHandler))
+	for _, o := range mixedBatch {
+		buf.Add(o)
+	}
+	buf.Close()
+	buf.Close()
+	require.NoError(t, direct.recorder.Record(context.Background(), mixedBatch...))
+	require.Empty(t, cmp.Diff(direct.hashes(t), b.hashes(t)))
+}
+
+// TestBufferBoundsWhatItHolds: past its bound a buffer drops observations, counts them and
+// says so once, instead of growing while Redis does not take them.
+func TestBufferBoundsWhatItHolds(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var logs strings.Builder
+	buf := b.recorder.NewBuffer(time.Hour, slog.New(slog.NewJSONHandler(&logs, nil)))
+	const bound = 1 << 16
+	for range bound + 10 {
+		buf.Add(recorder.Observation{Channel: "sms", Priority: "low", Outcome: "transient"})
+	}
+	buf.Close()
+	require.Equal(t, strconv.Itoa(bound), b.hashes(t)["attempts"]["sms:low:transient"])
+	require.Equal(t, 1, strings.Count(logs.String(), "observations dropped"), logs.String())
+	require.Contains(t, logs.String(), `"observations":10`)
 }
