@@ -80,11 +80,15 @@ func ConfigFrom(c config.StreamSource) Config {
 // Source feeds one priority's stream to its sink, one CloudEvent per entry, with at most
 // cfg.Concurrency events in flight. Build it with New and call Run once.
 type Source struct {
-	cfg    Config
-	group  *queue.Group
-	http   *http.Client
-	logger *slog.Logger
-	now    func() time.Time
+	cfg   Config
+	group *queue.Group
+	http  *http.Client
+	// post is the request every send copies, its URL parsed once.
+	post *http.Request
+	// eventHeader holds the header lines every event shares.
+	eventHeader http.Header
+	logger      *slog.Logger
+	now         func() time.Time
 
 	reclaimEvery time.Duration
 
@@ -132,6 +136,12 @@ func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source
 	}
 	group := queue.NewGroup(client, queue.NewKeys(cfg.Prefix), cfg.Priority, cfg.Group, consumer)
 
+	post, err := http.NewRequest(http.MethodPost, cfg.Sink, nil)
+	if err != nil {
+		// The error would quote the URL, password and all.
+		return nil, fmt.Errorf("create stream source: sink %s is not a URL to post to", redactedURL(cfg.Sink))
+	}
+
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Keep a warm connection for every slot: a new TCP (and TLS) handshake per event would
 	// cost more than the event.
@@ -142,6 +152,8 @@ func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source
 		cfg:           cfg,
 		group:         group,
 		http:          &http.Client{Transport: transport},
+		post:          post,
+		eventHeader:   newEventHeader(cfg.Priority),
 		logger:        logger.With("stream", group.Stream(), "group", cfg.Group, "consumer", consumer),
 		now:           time.Now,
 		reclaimEvery:  min(max(cfg.ReclaimIdle/2, minReclaimEvery), maxReclaimEvery),
