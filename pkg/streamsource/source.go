@@ -92,8 +92,9 @@ type Source struct {
 
 	reclaimEvery time.Duration
 
-	// slots holds one token per event in flight; reading takes tokens first, so the source
-	// never holds more entries than it may send.
+	// slots holds one token per event at the sink; reading takes tokens first, so the source
+	// never holds more entries than it may send. A token comes back when the sink answered,
+	// before the entry is acknowledged.
 	slots chan struct{}
 	// sinkFailures counts the sink's consecutive failures. While it is above zero the source
 	// sends one entry at a time and waits before reading more, so a dead sink is not hammered.
@@ -110,7 +111,8 @@ type Source struct {
 	acks *batch.Batcher[string, struct{}]
 
 	mu sync.Mutex
-	// inFlight holds the ids being sent, so the reclaim loop does not claim them.
+	// inFlight holds the ids being sent or acknowledged, so the reclaim loop does not claim
+	// them.
 	inFlight map[string]struct{}
 	// lastFailure holds why the last send of an entry failed, for its dead-letter reason.
 	lastFailure map[string]string
