@@ -97,6 +97,8 @@ func BenchmarkRun(b *testing.B) {
 	_, err := pipe.Exec(ctx)
 	require.NoError(b, err)
 
+	var commands commandCount
+	client.AddHook(&commands)
 	source, err := streamsource.New(streamsource.Config{
 		Prefix: prefix, Priority: "high", Group: "deliver", Consumer: "c1", Sink: srv.URL,
 		Concurrency: 8, SinkTimeout: 5 * time.Second, ReclaimIdle: time.Minute, MaxDeliveries: 3,
@@ -121,7 +123,27 @@ func BenchmarkRun(b *testing.B) {
 	}
 	b.StopTimer()
 	reportCPU(b, cpu)
+	b.ReportMetric(float64(commands.Load())/float64(b.N), "redis-cmds/op")
 	cancel()
 	require.NoError(b, <-done)
 	require.Equal(b, int64(b.N), delivered.Load(), "each entry sent once")
+}
+
+// commandCount counts the commands a Redis client sends, those of pipelines one by one.
+type commandCount struct{ atomic.Int64 }
+
+func (c *commandCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
 }

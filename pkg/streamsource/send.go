@@ -123,8 +123,10 @@ func (s *Source) send(ctx context.Context, m queue.Message) (int, error) {
 		return 0, fmt.Errorf("post entry %s: %w", m.ID, err)
 	}
 	defer resp.Body.Close()
-	// Read what the sink answered so the connection goes back to the pool.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	if resp.Body != http.NoBody {
+		// Read what the sink answered so the connection goes back to the pool.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	}
 	return resp.StatusCode, nil
 }
 

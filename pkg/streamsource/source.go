@@ -107,7 +107,8 @@ type Source struct {
 	sendCtx     context.Context
 	cancelSends context.CancelFunc
 	sends       sync.WaitGroup
-	// acks acknowledges the entries of concurrent sends in shared XACKs.
+	// acks acknowledges the entries of concurrent sends in shared XACKs, one at a time: no
+	// send waits for them, so the XACKs that pile up behind one go together in the next.
 	acks *batch.Batcher[string, struct{}]
 
 	mu sync.Mutex
@@ -143,6 +144,9 @@ func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source
 		// The error would quote the URL, password and all.
 		return nil, fmt.Errorf("create stream source: sink %s is not a URL to post to", redactedURL(cfg.Sink))
 	}
+	// The Host line comes from the URL all the same; a Host set apart makes the client copy
+	// the URL on every send.
+	post.Host = ""
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Keep a warm connection for every slot: a new TCP (and TLS) handshake per event would
@@ -207,7 +211,7 @@ func (s *Source) Run(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, ackTimeout)
 		defer cancel()
 		return make([]struct{}, len(ids)), s.group.Ack(ctx, ids...)
-	}, s.cfg.Concurrency, 2)
+	}, s.cfg.Concurrency, 1)
 	s.acks.Start()
 
 	s.logger.Info("stream source starting",
