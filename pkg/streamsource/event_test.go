@@ -2,6 +2,7 @@ package streamsource_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,11 @@ func TestNewEvent(t *testing.T) {
 		"no fields": {
 			msg:      queue.Message{ID: "1-0"},
 			wantData: `{}`,
+			wantTime: time.UnixMilli(1).UTC(),
+		},
+		"notification id that is no plain header value": {
+			msg:      queue.Message{ID: "1-0", Fields: map[string]string{queue.FieldNotificationID: "n 1"}},
+			wantData: `{"notification_id":"n 1"}`,
 			wantTime: time.UnixMilli(1).UTC(),
 		},
 		"id without a time": {
@@ -76,5 +82,54 @@ func FuzzNewEvent(f *testing.F) {
 				t.Errorf("data (-want +got):\n%s", diff)
 			}
 		}
+	})
+}
+
+// FuzzEncodeData: the data of an entry is byte for byte what json.Marshal makes of its fields.
+func FuzzEncodeData(f *testing.F) {
+	f.Add(queue.FieldNotificationID, "n1", queue.FieldChannel, "email", queue.FieldEnqueuedAt, "1700000000000")
+	f.Add("", "", "\xff", "\xfe\xc3", "\x00\x1f\b\f\n\r\t\x7f", `"\`)
+	f.Add("<&>", "\u2028\u2029", "é", "世界🙂", "\xed\xa0\x80", "\xf4\x90\x80\x80")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		fields := map[string]string{k1: v1, k2: v2, k3: v3}
+		want, err := json.Marshal(fields)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(streamsource.EncodeData(fields)))
+	})
+}
+
+func TestHeaderValue(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct{ in, want string }{
+		"plain":            {in: "1700000000000-0", want: "1700000000000-0"},
+		"source":           {in: "/pulse/stream-source/high", want: "/pulse/stream-source/high"},
+		"space and quotes": {in: `a "b"`, want: "a%20%22b%22"},
+		"percent":          {in: "100%", want: "100%25"},
+		"unicode":          {in: "é", want: "%C3%A9"},
+		"controls":         {in: "\r\n\x7f", want: "%0D%0A%7F"},
+		"empty":            {in: "", want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, streamsource.HeaderValue(tc.in))
+		})
+	}
+}
+
+// FuzzHeaderValue: a header value is printable ASCII without space or '"', and
+// percent-decodes to what was encoded.
+func FuzzHeaderValue(f *testing.F) {
+	f.Add("1700000000000-0")
+	f.Add(` n 1%20"né" `)
+	f.Add("\x00\r\n\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		v := streamsource.HeaderValue(s)
+		for i := 0; i < len(v); i++ {
+			require.True(t, v[i] > ' ' && v[i] < 0x7f && v[i] != '"', "byte %#x of %q", v[i], v)
+		}
+		got, err := url.PathUnescape(v)
+		require.NoError(t, err)
+		require.Equal(t, s, got)
 	})
 }

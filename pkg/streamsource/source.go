@@ -80,16 +80,21 @@ func ConfigFrom(c config.StreamSource) Config {
 // Source feeds one priority's stream to its sink, one CloudEvent per entry, with at most
 // cfg.Concurrency events in flight. Build it with New and call Run once.
 type Source struct {
-	cfg    Config
-	group  *queue.Group
-	http   *http.Client
-	logger *slog.Logger
-	now    func() time.Time
+	cfg   Config
+	group *queue.Group
+	http  *http.Client
+	// post is the request every send copies, its URL parsed once.
+	post *http.Request
+	// eventHeader holds the header lines every event shares.
+	eventHeader http.Header
+	logger      *slog.Logger
+	now         func() time.Time
 
 	reclaimEvery time.Duration
 
-	// slots holds one token per event in flight; reading takes tokens first, so the source
-	// never holds more entries than it may send.
+	// slots holds one token per event at the sink; reading takes tokens first, so the source
+	// never holds more entries than it may send. A token comes back when the sink answered,
+	// before the entry is acknowledged.
 	slots chan struct{}
 	// sinkFailures counts the sink's consecutive failures. While it is above zero the source
 	// sends one entry at a time and waits before reading more, so a dead sink is not hammered.
@@ -102,11 +107,13 @@ type Source struct {
 	sendCtx     context.Context
 	cancelSends context.CancelFunc
 	sends       sync.WaitGroup
-	// acks acknowledges the entries of concurrent sends in shared XACKs.
+	// acks acknowledges the entries of concurrent sends in shared XACKs, one at a time: no
+	// send waits for them, so the XACKs that pile up behind one go together in the next.
 	acks *batch.Batcher[string, struct{}]
 
 	mu sync.Mutex
-	// inFlight holds the ids being sent, so the reclaim loop does not claim them.
+	// inFlight holds the ids being sent or acknowledged, so the reclaim loop does not claim
+	// them.
 	inFlight map[string]struct{}
 	// lastFailure holds why the last send of an entry failed, for its dead-letter reason.
 	lastFailure map[string]string
@@ -132,6 +139,15 @@ func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source
 	}
 	group := queue.NewGroup(client, queue.NewKeys(cfg.Prefix), cfg.Priority, cfg.Group, consumer)
 
+	post, err := http.NewRequest(http.MethodPost, cfg.Sink, nil)
+	if err != nil {
+		// The error would quote the URL, password and all.
+		return nil, fmt.Errorf("create stream source: sink %s is not a URL to post to", redactedURL(cfg.Sink))
+	}
+	// The Host line comes from the URL all the same; a Host set apart makes the client copy
+	// the URL on every send.
+	post.Host = ""
+
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Keep a warm connection for every slot: a new TCP (and TLS) handshake per event would
 	// cost more than the event.
@@ -142,6 +158,8 @@ func New(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*Source
 		cfg:           cfg,
 		group:         group,
 		http:          &http.Client{Transport: transport},
+		post:          post,
+		eventHeader:   newEventHeader(cfg.Priority),
 		logger:        logger.With("stream", group.Stream(), "group", cfg.Group, "consumer", consumer),
 		now:           time.Now,
 		reclaimEvery:  min(max(cfg.ReclaimIdle/2, minReclaimEvery), maxReclaimEvery),
@@ -193,7 +211,7 @@ func (s *Source) Run(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, ackTimeout)
 		defer cancel()
 		return make([]struct{}, len(ids)), s.group.Ack(ctx, ids...)
-	}, s.cfg.Concurrency, 2)
+	}, s.cfg.Concurrency, 1)
 	s.acks.Start()
 
 	s.logger.Info("stream source starting",

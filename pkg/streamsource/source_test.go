@@ -475,6 +475,82 @@ func TestGracefulShutdown(t *testing.T) {
 	require.Len(t, groups, 1, "the group survives shutdown")
 }
 
+// ackHold holds the XACKs of a Redis client until release is closed, and counts the
+// XPENDINGs it sends.
+type ackHold struct {
+	release  chan struct{}
+	pendings atomic.Int64
+}
+
+// holdAcks adds an ackHold to client.
+func holdAcks(client *redis.Client) *ackHold {
+	h := &ackHold{release: make(chan struct{})}
+	client.AddHook(h)
+	return h
+}
+
+func (h *ackHold) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *ackHold) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *ackHold) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		switch cmd.Name() {
+		case "xack":
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case "xpending":
+			h.pendings.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestSlotFreedBeforeAck: a slot is free again once the sink answered, while the entry's XACK
+// is still on its way; until then the entry is not reclaimed by its own source, and shutdown
+// waits for the XACK.
+func TestSlotFreedBeforeAck(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	s, cfg := b.withSink(t, answer(http.StatusOK))
+	cfg.Concurrency = 1
+	first, second := b.add(t, "n1"), b.add(t, "n2")
+	// The source's own client, whose XACKs are held.
+	sb := *b
+	sb.client = redis.NewClient(b.client.Options())
+	t.Cleanup(func() { _ = sb.client.Close() })
+	hold := holdAcks(sb.client)
+	src := sb.start(t, cfg)
+
+	// One slot, and the second entry reached the sink: the first's slot was freed before its
+	// XACK.
+	require.Eventually(t, func() bool { return s.attemptsOf(second) == 1 }, waitFor, tick)
+	require.Equal(t, int64(2), b.pending(t), "neither XACK has gone through")
+
+	// Let the first entry idle past ReclaimIdle, then let the reclaim loop look twice.
+	require.Eventually(t, func() bool {
+		idle, err := b.client.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: b.keys.Stream("high"), Group: "deliver", Idle: cfg.ReclaimIdle, Start: first, End: first, Count: 1,
+		}).Result()
+		require.NoError(t, err)
+		return len(idle) == 1
+	}, waitFor, tick)
+	looks := hold.pendings.Load()
+	require.Eventually(t, func() bool { return hold.pendings.Load() >= looks+2 }, waitFor, tick)
+
+	src.cancel()
+	close(hold.release)
+	require.NoError(t, src.wait())
+	require.Equal(t, int64(0), b.pending(t), "shutdown waited for the XACKs")
+	require.Equal(t, map[string]int{first: 1, second: 1}, s.delivered(), "no entry sent twice")
+}
+
 func TestShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
