@@ -142,10 +142,18 @@ func (s *Scheduler) Run(ctx context.Context, job string) (Report, error) {
 // batches calls batch until it comes back short (fewer than the batch size), fails, or the
 // budget or ctx ends.
 func (s *Scheduler) batches(ctx context.Context, r *Report, batch func(context.Context) (int, error)) error {
+	return s.pacedBatches(ctx, r, false, batch)
+}
+
+// pacedBatches is batches; paced, it waits after each full batch as long as the batch took,
+// so the job keeps at most half of one PostgreSQL backend busy and deliveries running beside
+// it see a steady load rather than a burst. The waits count against the budget.
+func (s *Scheduler) pacedBatches(ctx context.Context, r *Report, paced bool, batch func(context.Context) (int, error)) error {
 	budget, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	r.Complete = false
 	for {
+		start := time.Now()
 		n, err := batch(ctx)
 		r.Batches++
 		if err != nil {
@@ -154,6 +162,14 @@ func (s *Scheduler) batches(ctx context.Context, r *Report, batch func(context.C
 		if n < s.batchSize {
 			r.Complete = true
 			return nil
+		}
+		if paced {
+			pause := time.NewTimer(time.Since(start))
+			select {
+			case <-pause.C:
+			case <-budget.Done():
+				pause.Stop()
+			}
 		}
 		if budget.Err() != nil {
 			return nil
@@ -224,9 +240,11 @@ func (s *Scheduler) expire(ctx context.Context, r *Report) error {
 	})
 }
 
+// purge is paced: it runs every minute beside full-rate delivery, and deleting a minute of
+// traffic flat out would hold a core for seconds.
 func (s *Scheduler) purge(ctx context.Context, r *Report) error {
 	r.Counts["purged"] = 0
-	return s.batches(ctx, r, func(ctx context.Context) (int, error) {
+	return s.pacedBatches(ctx, r, true, func(ctx context.Context) (int, error) {
 		n, err := s.store.Purge(ctx, s.retention, s.batchSize)
 		r.add("purged", n)
 		return n, err
