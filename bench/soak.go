@@ -403,12 +403,11 @@ func scrapeLoop(ctx context.Context, url string, res *SoakResult) {
 				err = fmt.Errorf("status %d", resp.StatusCode)
 			}
 		}
+		if err != nil && ctx.Err() != nil {
+			return // the soak ended during the scrape: not a failure, not a scrape
+		}
 		res.Scrapes++
 		if err != nil {
-			if ctx.Err() != nil {
-				res.Scrapes--
-				return
-			}
 			res.ScrapeErrors++
 			continue
 		}
@@ -471,13 +470,15 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention t
 	for _, p := range pings {
 		res.Schedules = append(res.Schedules, p.Name+": "+p.Schedule)
 	}
+	var housekeeping time.Duration // the longer of purge's and trim's periods
 	for _, name := range []string{"cron-purge", "cron-trim"} {
 		every, err := pingPeriod(pings, name)
 		if err != nil {
 			return err
 		}
-		res.HousekeepingSeconds = max(res.HousekeepingSeconds, every.Seconds())
+		housekeeping = max(housekeeping, every)
 	}
+	res.HousekeepingSeconds = housekeeping.Seconds()
 	pingCtx, stopPings := context.WithCancel(ctx)
 	defer stopPings()
 	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -566,7 +567,7 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention t
 		}
 	}
 	res.Latency = stats.Latencies(all)
-	res.Verdicts = soakVerdicts(res.Samples, o.Soak, o.SoakSample, secDuration(res.HousekeepingSeconds), retention, res.Rate, o.History)
+	res.Verdicts = soakVerdicts(res.Samples, o.Soak, o.SoakSample, housekeeping, retention, res.Rate, o.History)
 	if waitErr != nil {
 		return waitErr
 	}
@@ -648,6 +649,3 @@ func (h *Harness) soakSample(ctx context.Context, e *runEnv, procs []*proc.Proce
 	}
 	return sm, iter.Err()
 }
-
-// secDuration is s seconds as a Duration.
-func secDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
