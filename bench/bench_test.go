@@ -93,6 +93,11 @@ func TestSmoke(t *testing.T) {
 	require.GreaterOrEqual(t, len(rep.Soak.Samples), 5, "a sample every 5 s for 30 s")
 	require.NotEmpty(t, rep.Soak.Verdicts)
 	require.Zero(t, rep.Soak.Errors)
+	require.Zero(t, rep.Soak.Duplicates)
+	for _, sm := range rep.Soak.Samples {
+		require.Positive(t, sm.BenchRSS, "the bench's own RSS at %.0f s", sm.At)
+	}
+	require.Contains(t, string(md), "bench CPU %")
 	require.Contains(t, string(md), "### Soak")
 	require.Contains(t, string(md), "### End to end: latency against offered load")
 	var profiled bool

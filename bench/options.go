@@ -58,8 +58,8 @@ type Options struct {
 	LoadBase     float64
 	// Soak is how long the soak runs at SoakPercent of the flood throughput, after every
 	// repetition (0: no soak); SoakSample how often it samples; SoakRetention is purge's
-	// retention in the soak; SoakHousekeeping how often
-	// purge and trim run during it, and the retention purge keeps (0: a sixth of the soak).
+	// retention in the soak (0: defaultSoakRetention); SoakHousekeeping how often purge and
+	// trim run during it (0: config/'s schedules).
 	Soak, SoakSample, SoakRetention, SoakHousekeeping time.Duration
 	// DrainConcurrency is the concurrency of the Celery worker (prefork processes) and of
 	// Pulse's stream source in the drain runs.
@@ -150,7 +150,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.Float64Var(&o.LoadBase, "load-base", 0, "the flood rate (delivered/s) the load curve and soak take percentages of when e2e-sink-0ms is not run")
 	fs.DurationVar(&o.Soak, "soak", o.Soak, "soak duration at 50% of the flood rate, after the repetitions (0: none; -quick: none unless given)")
 	fs.DurationVar(&o.SoakSample, "soak-sample", o.SoakSample, "soak sampling interval (10s when the soak is shorter than 10m)")
-	fs.DurationVar(&o.SoakRetention, "soak-retention", 0, "PULSE_RETENTION of the soak's cron function, so that purge deletes during it (0: a sixth of the soak)")
+	fs.DurationVar(&o.SoakRetention, "soak-retention", 0, "PULSE_RETENTION of the soak's cron function, so that purge deletes during it (0: 4 minutes, or a sixth of a shorter soak)")
 	fs.DurationVar(&o.SoakHousekeeping, "soak-housekeeping", 0, "how often purge and trim run in the soak (0: as config/40-cron-schedules.yaml says)")
 	fs.StringVar(&o.Python, "python", o.Python, "Python with Debian's python3-celery")
 	fs.BoolVar(&o.Install, "install", o.Install, "install python3-celery and friends with apt-get when missing (as root)")

@@ -20,6 +20,7 @@ import (
 	"github.com/pulse-knative/pulse/bench/pgstat"
 	"github.com/pulse-knative/pulse/bench/proc"
 	"github.com/pulse-knative/pulse/bench/stats"
+	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/internal/devping"
 )
 
@@ -44,6 +45,11 @@ const (
 	// soakKeepUpSlack is the margin over what purge and trim leave at most, at the soak's rate,
 	// before the live rows or a stream's length count as not kept up.
 	soakKeepUpSlack = 0.25
+	// soakSinkRemembers bounds the ids the soak's webhook sink keeps, in each of its two
+	// generations: at the soak's rate a generation covers minutes, and a redelivery after a
+	// lapsed lease or a reclaimed stream entry comes about a minute after the first delivery
+	// (PULSE_LEASE, PULSE_STREAM_RECLAIM_IDLE).
+	soakSinkRemembers = 1 << 18
 )
 
 // SoakRelation is one table or index of a soak sample.
@@ -75,6 +81,11 @@ type SoakSample struct {
 	Streams         map[string]int64 `json:"streams"`
 	// RSS is each Pulse process's VmRSS, in bytes.
 	RSS map[string]int64 `json:"rss"`
+	// BenchRSS is the bench process's own VmRSS (load generator, webhook sink, samplers), in
+	// bytes, and BenchCPU the share of one core it used in the interval: it shares the
+	// machine with Pulse, so its growth would be Pulse's latency.
+	BenchRSS int64   `json:"bench_rss"`
+	BenchCPU float64 `json:"bench_cpu"`
 	// latencies are the interval's latencies in ms, for the windows' percentiles.
 	latencies []float64
 }
@@ -114,9 +125,10 @@ type SoakResult struct {
 	ScrapeErrors  int           `json:"scrape_errors"`
 	ScrapeLatency stats.Latency `json:"scrape_latency"`
 	// Sent counts the requests sent, Accepted those ingest took, Errors failed requests plus
-	// notifications not delivered by the end, Missing the latter alone.
-	Sent, Accepted, Errors, Missing int
-	FirstError                      string `json:"first_error,omitempty"`
+	// notifications not delivered by the end, Missing the latter alone; Duplicates counts the
+	// deliveries the sink saw a second time (a repeat within the last soakSinkRemembers ids).
+	Sent, Accepted, Errors, Missing, Duplicates int
+	FirstError                                  string `json:"first_error,omitempty"`
 	// Latency is over every delivery of the soak.
 	Latency   stats.Latency    `json:"latency"`
 	Postgres  pgstat.Result    `json:"postgres"`
@@ -189,6 +201,15 @@ func windowLatency(samples []SoakSample, from, to float64) stats.Latency {
 		}
 	}
 	return stats.Latencies(ds)
+}
+
+// defaultSoakRetention is the soak's PULSE_RETENTION unless -soak-retention says otherwise:
+// four minutes, or a sixth of a shorter soak. Purge starts deleting once the oldest rows are
+// that old, and the tables stop growing a purge period later; with four minutes, most of the
+// first window the verdicts compare is already that steady state (at the soak's rate, half a
+// million live notifications), as all of the last is.
+func defaultSoakRetention(soak time.Duration) time.Duration {
+	return min(4*time.Minute, soak/6)
 }
 
 // soakWindow is the length of the first and last windows the verdicts compare: ten minutes,
@@ -352,7 +373,7 @@ func (h *Harness) runSoak(ctx context.Context) *SoakResult {
 	res.Rate, _ = offered(base, soakPercent, 1)
 	retention := o.SoakRetention
 	if retention == 0 {
-		retention = o.Soak / 6
+		retention = defaultSoakRetention(o.Soak)
 	}
 	res.RetentionSeconds = retention.Seconds()
 	var period time.Duration // 0: the manifest's schedules
@@ -417,7 +438,15 @@ func scrapeLoop(ctx context.Context, url string, res *SoakResult) {
 
 func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention time.Duration) error {
 	o := h.opts
-	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) { return startSink(0) })
+	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) {
+		s, err := startSink(0)
+		if err == nil {
+			// Millions of deliveries: the sink remembers recent ids only, enough to see a
+			// redelivery after a lapsed lease, so that its memory stays flat.
+			s.receiver.(*capture.Webhooks).Remember(soakSinkRemembers)
+		}
+		return s, err
+	})
 	if err != nil {
 		return err
 	}
@@ -523,6 +552,7 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention t
 	})
 
 	prev := start
+	prevCPU := benchCPU()
 	tick := time.NewTicker(o.SoakSample)
 	defer tick.Stop()
 	var sampleErr error
@@ -540,6 +570,9 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention t
 				h.logf("soak sample: %v", err)
 			}
 			sm.At = now.Sub(start).Seconds()
+			cpu := benchCPU()
+			sm.BenchCPU = (cpu - prevCPU).Seconds() / now.Sub(prev).Seconds()
+			prevCPU = cpu
 			res.Samples = append(res.Samples, sm)
 			h.logf("soak %s: %d delivered, p99 %.1f ms", time.Duration(sm.At*float64(time.Second)).Round(time.Second), sm.Delivered, sm.Latency.P99)
 			prev = now
@@ -556,8 +589,10 @@ func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention t
 	pinging.Wait()
 	scraping.Wait()
 	res.Postgres, res.Processes = m.Postgres, m.Processes
-	if total, _, _ := s.Stats(); total < res.Accepted {
-		res.Missing = res.Accepted - total
+	total, distinct, _ := s.Stats()
+	res.Duplicates = total - distinct
+	if distinct < res.Accepted {
+		res.Missing = res.Accepted - distinct
 		res.Errors += res.Missing
 	}
 	var all []time.Duration
@@ -583,6 +618,7 @@ func (h *Harness) soakSample(ctx context.Context, e *runEnv, procs []*proc.Proce
 			sm.RSS[p.Name] = rss
 		}
 	}
+	sm.BenchRSS, _ = proc.RSS(os.Getpid())
 	rows, err := e.pool.Query(ctx, `select extract(epoch from delivered_at - created_at)::float8 * 1000 from notifications
 		where finished_at >= $1 and finished_at < $2 and status = 'delivered' and source <> '`+fillSource+`'`, from, to)
 	if err != nil {
@@ -648,4 +684,13 @@ func (h *Harness) soakSample(ctx context.Context, e *runEnv, procs []*proc.Proce
 		sm.Streams[name] = n
 	}
 	return sm, iter.Err()
+}
+
+// benchCPU is the bench process's own CPU time so far.
+func benchCPU() time.Duration {
+	st, err := proc.ReadStat(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return st.CPU
 }

@@ -263,11 +263,11 @@ func soakSection(w io.Writer, soak *SoakResult) {
 	if soak.Rewritten {
 		played += fmt.Sprintf(", except purge and trim every %s (`-soak-housekeeping`)", secs(soak.HousekeepingSeconds))
 	}
-	p("%s at %.0f/s offered (%d %% of %s), ingest, the high stream's source, deliver-high, cron and metrics as processes, the webhook sink answering at once. The cron function ran the PingSources of config/40-cron-schedules.yaml %s, with `PULSE_RETENTION=%s` so that purge deletes from the soak's own rows once they are that old: %s. The metrics function was scraped every %s as a Prometheus would (its scrape rolls the status count changes up): %d scrapes, %d failed, p50 / p99 / max %.1f / %.1f / %.1f ms. Sent %d, accepted %d, errors %d (of which %d not delivered at the end). Latency over the whole soak (request to delivered): p50 / p90 / p99 / max %.1f / %.1f / %.1f / %.1f ms.\n\n",
+	p("%s at %.0f/s offered (%d %% of %s), ingest, the high stream's source, deliver-high, cron and metrics as processes, the webhook sink answering at once. The cron function ran the PingSources of config/40-cron-schedules.yaml %s, with `PULSE_RETENTION=%s` so that purge deletes from the soak's own rows once they are that old: %s. The metrics function was scraped every %s as a Prometheus would (its scrape rolls the status count changes up): %d scrapes, %d failed, p50 / p99 / max %.1f / %.1f / %.1f ms. Sent %d, accepted %d, errors %d (of which %d not delivered at the end), %d delivered twice. Latency over the whole soak (request to delivered): p50 / p90 / p99 / max %.1f / %.1f / %.1f / %.1f ms.\n\n",
 		secs(soak.Seconds), soak.Rate, soakPercent, soak.BaseFrom, played, secs(soak.RetentionSeconds),
 		strings.Join(soak.Schedules, ", "), soakScrapeEvery, soak.Scrapes, soak.ScrapeErrors,
 		soak.ScrapeLatency.P50, soak.ScrapeLatency.P99, soak.ScrapeLatency.Max,
-		soak.Sent, soak.Accepted, soak.Errors, soak.Missing,
+		soak.Sent, soak.Accepted, soak.Errors, soak.Missing, soak.Duplicates,
 		soak.Latency.P50, soak.Latency.P90, soak.Latency.P99, soak.Latency.Max)
 	if soak.Error != "" {
 		p("**The soak stopped early**: %s\n\n", oneLine(soak.Error))
@@ -307,7 +307,7 @@ func soakSection(w io.Writer, soak *SoakResult) {
 	}
 	slices.Sort(streams)
 	slices.Sort(procs)
-	p("Every %s: deliveries and their p99 in the interval; per table live / dead rows (`pg_stat_user_tables`, estimates) and total size in MB (`pg_total_relation_size`, indexes and TOAST included); Redis `used_memory` MB; each stream's XLEN; each process's VmRSS MB. Per-index sizes are in results.json (`soak.samples[].relations`) and, for the last sample, below.\n\n", secs(soak.SampleSeconds))
+	p("Every %s: deliveries and their p99 in the interval; per table live / dead rows (`pg_stat_user_tables`, estimates) and total size in MB (`pg_total_relation_size`, indexes and TOAST included); Redis `used_memory` MB; each stream's XLEN; each process's VmRSS MB; the bench process's own VmRSS MB and share of a core (load generator, webhook sink, samplers: it shares the machine's two cores with Pulse). Per-index sizes are in results.json (`soak.samples[].relations`) and, for the last sample, below.\n\n", secs(soak.SampleSeconds))
 	head := []string{"t", "delivered", "p99 ms"}
 	for _, t := range tables {
 		head = append(head, t+" live / dead / MB")
@@ -319,6 +319,7 @@ func soakSection(w io.Writer, soak *SoakResult) {
 	for _, pr := range procs {
 		head = append(head, pr+" MB")
 	}
+	head = append(head, "bench MB", "bench CPU %")
 	p("| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---:|", len(head)))
 	for _, s := range soak.Samples {
 		row := []string{time.Duration(s.At * float64(time.Second)).Round(time.Second).String(), fmt.Sprint(s.Delivered), fmt.Sprintf("%.1f", s.Latency.P99)}
@@ -338,6 +339,7 @@ func soakSection(w io.Writer, soak *SoakResult) {
 		for _, pr := range procs {
 			row = append(row, fmt.Sprintf("%.1f", mb(s.RSS[pr])))
 		}
+		row = append(row, fmt.Sprintf("%.1f", mb(s.BenchRSS)), fmt.Sprintf("%.0f", 100*s.BenchCPU))
 		p("| %s |\n", strings.Join(row, " | "))
 	}
 	first, last := soak.Samples[0], soak.Samples[len(soak.Samples)-1]

@@ -35,6 +35,12 @@ func NewWebhooks(secret string, out io.Writer) *Webhooks {
 // Fail makes the receiver answer code (0 means answer 200 again).
 func (w *Webhooks) Fail(code int) { w.status.Store(int32(code)) }
 
+// Remember bounds the ids the receiver keeps for Count, Counts and Stats' distinct figure to
+// between n and 2n of the most recent (0, the default, keeps all): a receiver that counts
+// millions of deliveries stays small. A repeat further back than that counts as distinct.
+// Call it before the first delivery.
+func (w *Webhooks) Remember(n int) { w.tally.remember = n }
+
 // Delay makes the receiver wait d before answering.
 func (w *Webhooks) Delay(d time.Duration) { w.delay.Store(int64(d)) }
 
