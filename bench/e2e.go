@@ -36,6 +36,13 @@ type sink struct {
 	close   func()
 }
 
+// sinkRemembers bounds the ids the webhook sink keeps, in each of its two generations: more
+// than a flood run's N, so its duplicates are all seen, and minutes of the soak's millions,
+// where a redelivery after a lapsed lease or a reclaimed stream entry comes about a minute
+// after the first delivery (PULSE_LEASE, PULSE_STREAM_RECLAIM_IDLE). The sink's memory stays
+// flat however long a run is.
+const sinkRemembers = 1 << 18
+
 // startSink serves internal/capture's webhook receiver, which verifies each signature and
 // answers after delay.
 func startSink(delay time.Duration) (*sink, error) {
@@ -44,6 +51,7 @@ func startSink(delay time.Duration) (*sink, error) {
 		return nil, fmt.Errorf("listen for the sink: %w", err)
 	}
 	w := capture.NewWebhooks(secret, nil)
+	w.Remember(sinkRemembers)
 	w.Delay(delay)
 	srv := &http.Server{Handler: w, IdleTimeout: 2 * time.Minute}
 	go func() { _ = srv.Serve(ln) }()

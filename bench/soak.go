@@ -20,7 +20,6 @@ import (
 	"github.com/pulse-knative/pulse/bench/pgstat"
 	"github.com/pulse-knative/pulse/bench/proc"
 	"github.com/pulse-knative/pulse/bench/stats"
-	"github.com/pulse-knative/pulse/internal/capture"
 	"github.com/pulse-knative/pulse/internal/devping"
 )
 
@@ -45,11 +44,6 @@ const (
 	// soakKeepUpSlack is the margin over what purge and trim leave at most, at the soak's rate,
 	// before the live rows or a stream's length count as not kept up.
 	soakKeepUpSlack = 0.25
-	// soakSinkRemembers bounds the ids the soak's webhook sink keeps, in each of its two
-	// generations: at the soak's rate a generation covers minutes, and a redelivery after a
-	// lapsed lease or a reclaimed stream entry comes about a minute after the first delivery
-	// (PULSE_LEASE, PULSE_STREAM_RECLAIM_IDLE).
-	soakSinkRemembers = 1 << 18
 )
 
 // SoakRelation is one table or index of a soak sample.
@@ -126,7 +120,7 @@ type SoakResult struct {
 	ScrapeLatency stats.Latency `json:"scrape_latency"`
 	// Sent counts the requests sent, Accepted those ingest took, Errors failed requests plus
 	// notifications not delivered by the end, Missing the latter alone; Duplicates counts the
-	// deliveries the sink saw a second time (a repeat within the last soakSinkRemembers ids).
+	// deliveries the sink saw a second time (a repeat within the last sinkRemembers ids).
 	Sent, Accepted, Errors, Missing, Duplicates int
 	FirstError                                  string `json:"first_error,omitempty"`
 	// Latency is over every delivery of the soak.
@@ -438,15 +432,7 @@ func scrapeLoop(ctx context.Context, url string, res *SoakResult) {
 
 func (h *Harness) soak(ctx context.Context, res *SoakResult, period, retention time.Duration) error {
 	o := h.opts
-	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) {
-		s, err := startSink(0)
-		if err == nil {
-			// Millions of deliveries: the sink remembers recent ids only, enough to see a
-			// redelivery after a lapsed lease, so that its memory stays flat.
-			s.receiver.(*capture.Webhooks).Remember(soakSinkRemembers)
-		}
-		return s, err
-	})
+	e, s, err := h.newSinkEnv(ctx, func() (*sink, error) { return startSink(0) })
 	if err != nil {
 		return err
 	}

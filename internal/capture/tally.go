@@ -12,7 +12,7 @@ import (
 // generations of ids, each of up to that many, and drops the older generation when the newer
 // fills: its memory stays bounded through a long run, and a repeat is still recognised when
 // it comes within the last bound-to-twice-the-bound ids (a redelivery after a lapsed lease
-// comes seconds, not millions of deliveries, later).
+// comes a minute or so later, not millions of deliveries later).
 type tally struct {
 	mu       sync.Mutex
 	remember int
